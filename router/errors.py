@@ -1,0 +1,141 @@
+"""The one exception tree of the router.
+
+Every error that can reach a client knows its HTTP status and its OpenAI error ``type``/``code``;
+one middleware (:mod:`router.http.middleware`) renders it as OpenAI error JSON. Policy errors never
+reach a client: they are collected with file, line and key path and printed by ``router policy check``
+or logged by a reload.
+
+::
+
+    RouterError                      500 server_error
+    ├── InvalidRequest               400 invalid_request_error   (param names the field)
+    │   └── PayloadTooLarge          413 invalid_request_error
+    ├── ModelNotFound                404 invalid_request_error   code=model_not_found
+    ├── UpstreamError                502 server_error            code=upstream_error
+    │   ├── UpstreamTimeout          504 server_error            code=upstream_timeout
+    │   ├── NoUpstreamAvailable      503 server_error            code=no_upstream_available (Retry-After)
+    │   └── UpstreamRejected         4xx from the upstream, passed through (the client's request was bad)
+    └── AttemptFailed                one upstream attempt failed; the pipeline decides: next target or give up
+    PolicyError                      a set of PolicyIssue (file, line, key path, message); not an HTTP error
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class RouterError(Exception):
+    """Base of every error the router raises on purpose."""
+
+    status: int = 500
+    error_type: str = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (for example ``Retry-After``)."""
+        return {}
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI error object."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(RouterError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class PayloadTooLarge(InvalidRequest):
+    status = 413
+    code = "payload_too_large"
+
+
+class ModelNotFound(RouterError):
+    status = 404
+    error_type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class UpstreamError(RouterError):
+    status = 502
+    code: str | None = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class NoUpstreamAvailable(UpstreamError):
+    status = 503
+    code = "no_upstream_available"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream answered 4xx: the request itself is at fault; it is passed through, not retried."""
+
+    def __init__(self, status: int, payload: dict[str, Any]) -> None:
+        error = payload.get("error") if isinstance(payload.get("error"), dict) else None
+        message = str(error.get("message")) if error else f"upstream rejected the request ({status})"
+        super().__init__(message)
+        self.status = status
+        self.error_type = str(error.get("type") or "invalid_request_error") if error else "invalid_request_error"
+        self.code = str(error["code"]) if error and error.get("code") is not None else None
+        self.param = str(error["param"]) if error and error.get("param") is not None else None
+
+
+class AttemptFailed(RouterError):
+    """One upstream attempt failed before its first byte reached the client.
+
+    ``kind`` is the OpenTelemetry ``error.type`` value (``timeout``, ``connect``, ``http_503``, ...);
+    ``retriable`` says whether another target may be tried.
+    """
+
+    def __init__(self, message: str, *, kind: str, retriable: bool, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retriable = retriable
+        self.timeout = timeout
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyIssue:
+    """One problem in a policy file, located by file, line and key path."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        key = f" {self.path}:" if self.path else ""
+        return f"{where}:{key} {self.message}"
+
+
+class PolicyError(Exception):
+    """A policy did not load: every issue found, not just the first."""
+
+    def __init__(self, issues: list[PolicyIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues

@@ -1,0 +1,1 @@
+"""HTTP entry points: the app factory, handlers and the error/telemetry middleware."""

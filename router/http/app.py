@@ -1,0 +1,99 @@
+"""The app factory: ``create_app(settings)`` builds a proxy; each resource has its own cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
+
+from router.http import handlers
+from router.http.keys import PIPELINE, STATE
+from router.http.middleware import api_middleware
+from router.pipeline import Pipeline
+from router.policy.compile import load_policy
+from router.runtime import health, reload
+from router.runtime.clusters import EmulatedUpstreams, Upstreams, build_upstreams
+from router.runtime.state import RouterState, Serving
+from router.settings import Settings
+from router.telemetry.metrics import Metrics
+from router.telemetry.tracing import build_tracing
+
+
+def create_app(
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> web.Application:
+    """Build the proxy. Raises :class:`~router.errors.PolicyError` if the policy does not load."""
+    env = dict(os.environ if env is None else env)
+    policy = load_policy(settings.policies, env)
+    metrics = Metrics()
+    state = RouterState(
+        settings=settings,
+        metrics=metrics,
+        tracing=build_tracing(env, tracer_provider),
+        serving=Serving(policy, Upstreams({})),
+        env=env,
+    )
+    metrics.policy_ok.set(1)
+    metrics.policy_loaded_at.set(time.time())
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
+    app[STATE] = state
+    app[PIPELINE] = Pipeline(state)
+    app.cleanup_ctx.extend([_tracing_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx])
+    app.router.add_post("/v1/chat/completions", handlers.chat_completions)
+    app.router.add_get("/v1/models", handlers.list_models)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/metrics", handlers.metrics)
+    return app
+
+
+async def _tracing_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    app[STATE].tracing.shutdown()
+
+
+async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One shared client session (keep-alive) and the clusters built on it; emulators if asked for."""
+    state = app[STATE]
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+    state.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",))
+    try:
+        policy = state.serving.policy
+        emulated = (
+            await state.fleet.ensure(policy, state.env) if state.settings.emulate_missing else EmulatedUpstreams()
+        )
+        upstreams = await asyncio.to_thread(build_upstreams, policy, state.session, emulated, None, state.env)
+        state.serving = Serving(policy, upstreams)
+        yield
+    finally:
+        await state.session.close()
+        await state.fleet.stop()
+
+
+async def _health_ctx(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    assert state.session is not None
+    session = state.session
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(state.settings.health_interval_s)
+            await health.check_all(session, state.serving.upstreams, state.metrics)
+
+    await health.check_all(session, state.serving.upstreams, state.metrics)
+    task = asyncio.create_task(loop(), name="health-checks")
+    yield
+    task.cancel()
+
+
+async def _watcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    async for _ in reload.watch(app[STATE]):
+        yield

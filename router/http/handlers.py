@@ -1,0 +1,90 @@
+"""HTTP handlers: the chat endpoint, models, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from router.chat import estimate_prompt_tokens, parse_chat_request
+from router.errors import PayloadTooLarge
+from router.http.keys import OUTCOME, PIPELINE, STATE
+from router.http.middleware import router_headers
+from router.pipeline import OpenStream
+from router.policy.schema import VllmCluster
+from router.telemetry.metrics import CONTENT_TYPE
+
+
+def _json(obj: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    outcome = request[OUTCOME]
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[STATE].settings.max_body_bytes
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.") from None
+    chat = parse_chat_request(raw)
+    pipeline = request.app[PIPELINE]
+    result = await pipeline.open(chat, request.headers, outcome)
+    if not isinstance(result, OpenStream):
+        return web.Response(body=result.payload, content_type="application/json", headers=router_headers(outcome))
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **router_headers(outcome),
+        }
+    )
+    try:
+        await resp.prepare(request)
+    except BaseException:
+        await result.stream.aclose()
+        result.cluster.release()
+        result.span.end()
+        raise
+    await pipeline.relay(result, resp.write, outcome, lambda: estimate_prompt_tokens(chat.parsed))
+    await resp.write_eof()
+    return resp
+
+
+async def list_models(request: web.Request) -> web.Response:
+    policy = request.app[STATE].serving.policy
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "hybrid-llm-router"} for name in policy.models]
+    return _json({"object": "list", "data": data})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when a policy is loaded and at least one upstream is reachable."""
+    state = request.app[STATE]
+    serving = state.serving
+    clusters = {}
+    reachable = False
+    for name, c in serving.upstreams.clusters.items():
+        if c.unavailable_reason is not None:
+            clusters[name] = {"ready": False, "reason": c.unavailable_reason}
+            continue
+        if isinstance(c.config, VllmCluster):
+            up = sum(e.healthy for e in c.endpoints)
+            clusters[name] = {"ready": up > 0, "endpoints_up": up, "endpoints": len(c.endpoints)}
+            reachable |= up > 0
+        else:
+            clusters[name] = {"ready": True, "provider": c.provider}
+            reachable = True
+    body = {
+        "status": "ready" if reachable else "not ready",
+        "policy_files": list(serving.policy.files),
+        "last_reload_error": state.last_reload_error,
+        "clusters": clusters,
+    }
+    return _json(body, 200 if reachable else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[STATE].metrics.render(), headers={"Content-Type": CONTENT_TYPE})

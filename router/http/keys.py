@@ -1,0 +1,11 @@
+"""Typed keys for what the app and each request carry."""
+
+from aiohttp import web
+
+from router.pipeline import Pipeline
+from router.runtime.state import RouterState
+from router.types import RequestOutcome
+
+STATE = web.AppKey("router_state", RouterState)
+PIPELINE = web.AppKey("router_pipeline", Pipeline)
+OUTCOME = web.RequestKey("router_outcome", RequestOutcome)

@@ -1,0 +1,176 @@
+"""Ingress for the API: request id, the SERVER span, error rendering, metrics and the access log.
+
+The one place where every failure becomes OpenAI error JSON. An unexpected exception is logged with
+its traceback and answered with a generic 500; the client never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from router.errors import RouterError
+from router.http.keys import OUTCOME, STATE
+from router.telemetry import names as n
+from router.types import RequestOutcome
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def request_id(request: web.Request) -> str:
+    given = request.headers.get("x-request-id")
+    return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def router_headers(outcome: RequestOutcome) -> dict[str, str]:
+    headers = {"x-request-id": outcome.request_id}
+    if outcome.route:
+        headers["x-router-route"] = outcome.route
+    if outcome.cluster:
+        headers["x-router-cluster"] = outcome.cluster
+    if outcome.upstream_model:
+        headers["x-router-upstream-model"] = outcome.upstream_model
+    return headers
+
+
+def error_response(status: int, body: dict[str, object], headers: dict[str, str]) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
+
+
+def _from_http_exception(exc: web.HTTPException) -> tuple[int, dict[str, object]]:
+    status = exc.status
+    if status == 413:
+        message = f"The request body is larger than the limit: {exc.text or ''}".strip()
+    elif status == 404:
+        message = "Unknown URL path."
+    elif status == 405:
+        message = "Method not allowed for this path."
+    else:
+        message = exc.reason
+    kind = _STATUS_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return status, {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
+    state = request.app[STATE]
+    outcome = RequestOutcome(request_id=request_id(request), started=time.perf_counter())
+    request[OUTCOME] = outcome
+    tracing = state.tracing
+    ctx = tracing.propagator.extract(request.headers)
+    chat = request.path == "/v1/chat/completions"
+    if chat:
+        state.metrics.in_flight.inc()
+    span_name = f"{request.method} {request.path}"
+    with tracing.tracer.start_as_current_span(
+        span_name, context=ctx, kind=SpanKind.SERVER, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            resp = await handler(request)
+        except RouterError as exc:
+            outcome.error_type = exc.code or exc.error_type
+            resp = error_response(exc.status, exc.body(), {**router_headers(outcome), **exc.headers()})
+        except web.HTTPException as exc:
+            status, body = _from_http_exception(exc)
+            outcome.error_type = f"http_{status}"
+            resp = error_response(status, body, router_headers(outcome))
+        except asyncio.CancelledError:
+            outcome.status = 499  # the client closed the connection (nginx's convention)
+            outcome.error_type = outcome.error_type or "client_disconnected"
+            _finish(request, outcome, span, chat)
+            raise
+        except Exception:
+            log.exception("unhandled error in request %s", outcome.request_id)
+            outcome.error_type = "internal"
+            body = {
+                "error": {
+                    "message": f"Internal error in the router; see its log for request id {outcome.request_id}.",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+            resp = error_response(500, body, router_headers(outcome))
+        if not resp.prepared:
+            resp.headers.update(router_headers(outcome))
+        outcome.status = resp.status
+        _finish(request, outcome, span, chat)
+        return resp
+
+
+def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: bool) -> None:
+    st = request.app[STATE]
+    seconds = time.perf_counter() - outcome.started
+    if span.is_recording():
+        span.set_attributes(
+            {
+                n.HTTP_REQUEST_METHOD: request.method,
+                n.URL_PATH: request.path,
+                n.HTTP_ROUTE: request.path,
+                n.HTTP_RESPONSE_STATUS_CODE: outcome.status,
+                n.ROUTER_REQUEST_ID: outcome.request_id,
+                n.ROUTER_ROUTE: outcome.route,
+                n.ROUTER_CLUSTER: outcome.cluster,
+                n.ROUTER_REASON: outcome.reason,
+                n.ROUTER_ALIAS: outcome.alias,
+            }
+        )
+        if outcome.status >= 500 or outcome.error_type:
+            span.set_attribute(n.ERROR_TYPE, outcome.error_type or str(outcome.status))
+        if outcome.status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+    if chat:
+        st.metrics.in_flight.dec()
+        st.metrics.record_request(
+            outcome.route or "none",
+            outcome.cluster or "none",
+            outcome.status,
+            outcome.stream,
+            seconds,
+            outcome.ttft_s,
+            outcome.usage,
+        )
+    if st.settings.access_log:
+        st.access_log.info(
+            orjson.dumps(
+                {
+                    "request_id": outcome.request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": outcome.status,
+                    "alias": outcome.alias or None,
+                    "route": outcome.route or None,
+                    "cluster": outcome.cluster or None,
+                    "upstream_model": outcome.upstream_model or None,
+                    "stream": outcome.stream,
+                    "input_tokens": outcome.usage.input_tokens,
+                    "output_tokens": outcome.usage.output_tokens,
+                    "latency_ms": round(seconds * 1000, 3),
+                    "ttft_ms": round(outcome.ttft_s * 1000, 3) if outcome.ttft_s is not None else None,
+                    "attempts": len(outcome.attempts),
+                    "error_type": outcome.error_type,
+                }
+            ).decode()
+        )

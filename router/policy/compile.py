@@ -1,0 +1,281 @@
+"""Load policy files, validate them against the schema, check cross-references, compile for the engine.
+
+All or nothing: :func:`load_policy` returns a :class:`Policy` only if every file is valid, otherwise it
+raises :class:`~router.errors.PolicyError` carrying every issue with file, line and key path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from router.errors import PolicyError, PolicyIssue
+from router.policy.schema import Cluster, FrontierCluster, Match, ModelAlias, PolicyFile, Route, VllmCluster
+from router.policy.yamlsrc import KeyPath, SourceDoc, dotted, parse_yaml
+from router.types import Decision, Target
+
+_T = TypeVar("_T")
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: Route
+    decision: Decision
+    file: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated, merged policy, ready for :func:`router.policy.engine.decide`."""
+
+    files: tuple[str, ...]
+    clusters: Mapping[str, VllmCluster | FrontierCluster]
+    models: Mapping[str, ModelAlias]
+    routes: tuple[CompiledRoute, ...]
+    pinned: Mapping[str, Decision]
+    defaults: Mapping[str, Decision]
+    fingerprint: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+
+def policy_files(path: str | Path) -> list[Path]:
+    """The policy files at ``path``: the file itself, or the YAML files of a directory (not recursive).
+
+    Files ending in ``.test.yaml`` are golden tests, not policy.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return sorted(
+            f for f in p.iterdir() if f.suffix in POLICY_SUFFIXES and not f.name.endswith((".test.yaml", ".test.yml"))
+        )
+    return [p]
+
+
+def load_policy(path: str | Path, env: Mapping[str, str] | None = None) -> Policy:
+    files = policy_files(path)
+    if not files:
+        raise PolicyError([PolicyIssue(str(path), None, "", "no policy files (*.yaml) found")])
+    texts: list[tuple[str, str]] = []
+    issues: list[PolicyIssue] = []
+    for f in files:
+        try:
+            texts.append((str(f), f.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            issues.append(PolicyIssue(str(f), None, "", f"cannot read: {exc}"))
+    if issues:
+        raise PolicyError(issues)
+    return compile_texts(texts, env)
+
+
+def compile_texts(texts: Sequence[tuple[str, str]], env: Mapping[str, str] | None = None) -> Policy:
+    """Validate and merge ``(file name, YAML text)`` pairs."""
+    env = os.environ if env is None else env
+    docs: list[tuple[SourceDoc, PolicyFile]] = []
+    issues: list[PolicyIssue] = []
+    for name, text in texts:
+        doc = parse_yaml(text, name, env)
+        issues.extend(doc.issues)
+        if doc.data is None:
+            continue
+        try:
+            docs.append((doc, PolicyFile.model_validate(doc.data)))
+        except ValidationError as exc:
+            issues.extend(_validation_issues(doc, exc))
+    if issues:
+        raise PolicyError(issues)
+    merged = _Merger(docs)
+    merged.check()
+    if merged.issues:
+        raise PolicyError(merged.issues)
+    fingerprint = str(hash(tuple(t for _, t in texts)))
+    return merged.build(tuple(n for n, _ in texts), fingerprint)
+
+
+def _validation_issues(doc: SourceDoc, exc: ValidationError) -> list[PolicyIssue]:
+    out = []
+    for err in exc.errors():
+        loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("vllm", "frontier")))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not in the policy schema; check the spelling)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
+            msg = "`kind` must be `vllm` or `frontier`"
+        out.append(PolicyIssue(doc.file, doc.line_of(loc), dotted(loc), msg))
+    return out
+
+
+@dataclass
+class _Where:
+    doc: SourceDoc
+    path: KeyPath
+
+    def issue(self, sub: KeyPath, message: str) -> PolicyIssue:
+        full = (*self.path, *sub)
+        return PolicyIssue(self.doc.file, self.doc.line_of(full), dotted(full), message)
+
+
+class _Merger:
+    def __init__(self, docs: list[tuple[SourceDoc, PolicyFile]]) -> None:
+        self.issues: list[PolicyIssue] = []
+        self.clusters: dict[str, tuple[Cluster, _Where]] = {}
+        self.models: dict[str, tuple[ModelAlias, _Where]] = {}
+        self.routes: list[tuple[Route, _Where]] = []
+        route_names: dict[str, _Where] = {}
+        for doc, pf in docs:
+            for name, cluster in pf.clusters.items():
+                self._add(self.clusters, "cluster", name, cluster, _Where(doc, ("clusters", name)))
+            for name, alias in pf.models.items():
+                self._add(self.models, "model alias", name, alias, _Where(doc, ("models", name)))
+            for i, route in enumerate(pf.routes):
+                where = _Where(doc, ("routes", i))
+                if route.name in route_names:
+                    prev = route_names[route.name]
+                    self.issues.append(
+                        where.issue(("name",), f"duplicate route name {route.name!r} (also in {prev.doc.file})")
+                    )
+                route_names[route.name] = where
+                self.routes.append((route, where))
+        self.route_by_name = {r.name: r for r, _ in self.routes}
+
+    def _add(self, table: dict[str, tuple[_T, _Where]], what: str, name: str, item: _T, where: _Where) -> None:
+        if name in table:
+            self.issues.append(where.issue((), f"duplicate {what} {name!r} (also in {table[name][1].doc.file})"))
+        else:
+            table[name] = (item, where)
+
+    # -- cross-reference checks -------------------------------------------------------------
+    def check(self) -> None:
+        if not self.models:
+            self.issues.append(PolicyIssue("(policy)", None, "models", "no model aliases: clients could call nothing"))
+        for name, (cluster, where) in self.clusters.items():
+            self._check_refs(where, ("fallbacks",), cluster.fallbacks, own=name)
+        self._check_cycles()
+        for name, (alias, where) in self.models.items():
+            if alias.cluster is not None:
+                self._check_target(where, alias.cluster, alias.adapter)
+                self._check_refs(where, ("fallbacks",), alias.fallbacks or [], own=alias.cluster)
+            elif alias.default_route not in self.route_by_name:
+                self.issues.append(
+                    where.issue(
+                        ("default_route",), f"alias {name!r} has no route: route {alias.default_route!r} is not defined"
+                    )
+                )
+        for route, where in self.routes:
+            self._check_target(where, route.cluster, route.adapter)
+            self._check_refs(where, ("fallbacks",), route.fallbacks or [], own=route.cluster)
+            for i, m in enumerate(route.match.models or []):
+                if m not in self.models:
+                    self.issues.append(where.issue(("match", "models", i), f"unknown model alias {m!r}"))
+
+    def _check_target(self, where: _Where, cluster: str, adapter: str | None) -> None:
+        if cluster not in self.clusters:
+            self.issues.append(where.issue(("cluster",), f"unknown cluster {cluster!r}"))
+            return
+        if adapter is None:
+            return
+        target = self.clusters[cluster][0]
+        if not isinstance(target, VllmCluster):
+            self.issues.append(where.issue(("adapter",), f"cluster {cluster!r} is not a vllm cluster: no adapters"))
+        elif adapter not in target.adapters:
+            self.issues.append(where.issue(("adapter",), f"cluster {cluster!r} does not list adapter {adapter!r}"))
+
+    def _check_refs(self, where: _Where, key: KeyPath, names: list[str], own: str) -> None:
+        seen: set[str] = set()
+        for i, n in enumerate(names):
+            if n not in self.clusters:
+                self.issues.append(where.issue((*key, i), f"unknown cluster {n!r}"))
+            elif n == own:
+                self.issues.append(where.issue((*key, i), f"fallback cycle: {n!r} falls back to itself"))
+            elif n in seen:
+                self.issues.append(where.issue((*key, i), f"cluster {n!r} is listed twice"))
+            seen.add(n)
+
+    def _check_cycles(self) -> None:
+        state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+
+        def visit(name: str, stack: list[str]) -> None:
+            state[name] = 1
+            for nxt in self.clusters[name][0].fallbacks:
+                if nxt not in self.clusters or nxt == name:
+                    continue
+                if state.get(nxt) == 1:
+                    cycle = " -> ".join([*stack[stack.index(nxt) :], nxt])
+                    self.issues.append(self.clusters[name][1].issue(("fallbacks",), f"fallback cycle: {cycle}"))
+                elif state.get(nxt) is None:
+                    visit(nxt, [*stack, nxt])
+            state[name] = 2
+
+        for name in self.clusters:
+            if name not in state:
+                visit(name, [name])
+
+    # -- compile ------------------------------------------------------------------------------
+    def _chain(self, cluster: str, adapter: str | None, explicit: list[str] | None) -> tuple[Target, ...]:
+        out = [Target(cluster, adapter)]
+        seen = {cluster}
+
+        def add(names: list[str]) -> None:
+            for n in names:
+                if n in seen:
+                    continue
+                seen.add(n)
+                c = self.clusters[n][0]
+                keep = adapter if isinstance(c, VllmCluster) and adapter in c.adapters else None
+                out.append(Target(n, keep))
+                add(c.fallbacks)
+
+        add(explicit if explicit is not None else self.clusters[cluster][0].fallbacks)
+        return tuple(out)
+
+    def build(self, files: tuple[str, ...], fingerprint: str) -> Policy:
+        routes = []
+        for route, where in self.routes:
+            reason = route.description or f"rule {route.name!r} matched ({describe_match(route.match)})"
+            decision = Decision(route.name, self._chain(route.cluster, route.adapter, route.fallbacks), reason)
+            routes.append(CompiledRoute(route, decision, where.doc.file, where.doc.line_of(where.path)))
+        pinned: dict[str, Decision] = {}
+        defaults: dict[str, Decision] = {}
+        for name, (alias, _) in self.models.items():
+            if alias.cluster is not None:
+                chain = self._chain(alias.cluster, alias.adapter, alias.fallbacks)
+                pinned[name] = Decision(f"model:{name}", chain, f"alias {name!r} is pinned to {alias.cluster!r}", True)
+            else:
+                assert alias.default_route is not None  # the schema guarantees one of the two
+                d = next(r.decision for r in routes if r.route.name == alias.default_route)
+                defaults[name] = Decision(d.route, d.targets, f"no rule matched; default route of alias {name!r}")
+        warnings = tuple(
+            f"cluster {n!r}: endpoint `emulated` is served only with --emulate-missing"
+            for n, (c, _) in self.clusters.items()
+            if isinstance(c, VllmCluster) and "emulated" in c.endpoints
+        )
+        return Policy(
+            files=files,
+            clusters={n: c for n, (c, _) in self.clusters.items()},
+            models={n: a for n, (a, _) in self.models.items()},
+            routes=tuple(routes),
+            pinned=pinned,
+            defaults=defaults,
+            fingerprint=fingerprint,
+            warnings=warnings,
+        )
+
+
+def describe_match(match: Match) -> str:
+    parts = []
+    for key, value in match.model_dump(exclude_none=True).items():
+        parts.append(f"{key}={value}")
+    return ", ".join(parts) or "matches everything"
+
+
+def frontier_clusters(policy: Policy) -> dict[str, FrontierCluster]:
+    return {n: c for n, c in policy.clusters.items() if isinstance(c, FrontierCluster)}

@@ -1,0 +1,66 @@
+"""The policy reference, generated from the schema's field descriptions, defaults and bounds."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from router.policy.schema import FrontierCluster, Match, ModelAlias, PolicyFile, Route, Timeouts, VllmCluster
+
+SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("Policy file (top level)", PolicyFile),
+    ("Cluster, kind `vllm`", VllmCluster),
+    ("Cluster, kind `frontier`", FrontierCluster),
+    ("Timeouts", Timeouts),
+    ("Model alias", ModelAlias),
+    ("Route", Route),
+    ("Match", Match),
+)
+
+
+def _default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "required"
+    if info.default_factory is not None:
+        return "`[]`" if info.default_factory is list else ("`{}`" if info.default_factory is dict else "(defaults)")
+    if info.default is PydanticUndefined:
+        return ""
+    return f"`{info.default!r}`".replace("None", "null").replace("'", "")
+
+
+def _bounds(info: FieldInfo) -> str:
+    out = []
+    for meta in info.metadata:
+        for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"), ("min_length", "min length")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                out.append(f"{sym} {value}")
+    return ", ".join(out)
+
+
+def render_reference() -> str:
+    lines = [
+        "# Policy reference (version 1)",
+        "",
+        "Generated from `router/policy/schema.py` by `router policy reference`; do not edit by hand.",
+        "Unknown keys are errors. Strings may use `${VAR}` or `${VAR:-default}` to read the environment.",
+        "",
+    ]
+    for title, model in SECTIONS:
+        doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+        lines += [
+            f"## {title}",
+            "",
+            doc,
+            "",
+            "| key | type | default | bounds | description |",
+            "|---|---|---|---|---|",
+        ]
+        for name, info in model.model_fields.items():
+            ann = str(info.annotation).replace("typing.", "").replace("router.policy.schema.", "")
+            ann = ann.replace("|", "or")
+            desc = (info.description or "").replace("|", "\\|")
+            lines.append(f"| `{name}` | {ann} | {_default(info)} | {_bounds(info)} | {desc} |")
+        lines.append("")
+    return "\n".join(lines)

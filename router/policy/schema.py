@@ -1,0 +1,212 @@
+"""Policy format, version 1: the pydantic schema of one policy file.
+
+Every field has a description and either a default or is marked required; every number has bounds.
+``docs/policy-reference.md`` is generated from this module (``router policy reference``).
+Cross-references between files (routes naming clusters, fallback cycles, ...) are checked in
+:mod:`router.policy.compile`, after all files are read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+EMULATED = "emulated"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Strict):
+    """Per-attempt time limits for calls to one cluster."""
+
+    connect_s: float = Field(2.0, gt=0, le=60, description="Seconds to open a TCP connection to an endpoint.")
+    first_byte_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds until the first response byte (the whole body when not streaming, the "
+        "first SSE event when streaming). A miss counts as a failure and the next target is tried.",
+    )
+    total_s: float = Field(600.0, gt=0, le=7200, description="Seconds for the whole attempt, including a full stream.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.first_byte_s > self.total_s:
+            raise ValueError("first_byte_s must not exceed total_s")
+        return self
+
+
+def _split_endpoints(value: object) -> object:
+    # One list item may expand (through ${VAR}) to several comma-separated URLs.
+    if isinstance(value, list):
+        out: list[object] = []
+        for item in value:
+            if isinstance(item, str):
+                out.extend(part.strip() for part in item.split(",") if part.strip())
+            else:
+                out.append(item)
+        return out
+    return value
+
+
+class VllmCluster(_Strict):
+    """A pool of vLLM (or any OpenAI-compatible) replicas called directly over HTTP."""
+
+    kind: Literal["vllm"] = Field(description="Cluster kind: `vllm` for self-hosted OpenAI-compatible pools.")
+    description: str = Field("", description="Free text for humans.")
+    endpoints: list[str] = Field(
+        min_length=1,
+        description="Required. Base URLs of the replicas, ending in `/v1` (for example "
+        "`http://vllm-0:8000/v1`). An item may expand through `${VAR}` to several comma-separated URLs. "
+        "The word `emulated` stands for a local emulated replica, started only by "
+        "`router serve --emulate-missing` (the quick start).",
+    )
+    model: str = Field(min_length=1, description="Required. The model name the replicas serve (vLLM `--model`).")
+    adapters: list[str] = Field(
+        default_factory=list,
+        description="LoRA adapters the replicas serve (vLLM `--lora-modules` names). A route naming one "
+        "sends it as the request's `model`.",
+    )
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the replicas' API key (vLLM `--api-key`), if any."
+    )
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
+    max_concurrency: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Most requests in flight to this cluster from one proxy process. When full, a request "
+        "spills over to its next fallback at once instead of queueing.",
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Clusters to try, in order, when this one fails before the first byte and the route "
+        "or alias names no fallbacks of its own. Followed transitively; cycles are errors.",
+    )
+
+    @field_validator("endpoints", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _split_endpoints(value)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if url != EMULATED and not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"endpoint {url!r} is not an http(s) URL nor `{EMULATED}`")
+        return [u.rstrip("/") for u in value]
+
+
+class FrontierCluster(_Strict):
+    """A frontier API model reached through litellm (provider translation, prices, token counts)."""
+
+    kind: Literal["frontier"] = Field(description="Cluster kind: `frontier` for provider APIs via litellm.")
+    description: str = Field("", description="Free text for humans.")
+    model: str = Field(min_length=1, description="Required. A litellm model string, for example `openai/gpt-4o`.")
+    api_key_env: str | None = Field(
+        None,
+        description="Environment variable holding the API key. Unset: litellm's own default for the "
+        "provider (for example OPENAI_API_KEY). When the variable is empty the cluster is unconfigured: "
+        "`--emulate-missing` then serves it from a local emulator, otherwise it is skipped.",
+    )
+    api_base: str | None = Field(None, description="Override of the provider's base URL (a gateway, Azure, ...).")
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
+    max_concurrency: int = Field(
+        256, ge=1, le=100_000, description="Most requests in flight to this cluster from one proxy process."
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list, description="Default fallback clusters (see the vLLM cluster's field)."
+    )
+
+
+Cluster = Annotated[VllmCluster | FrontierCluster, Field(discriminator="kind")]
+
+
+class ModelAlias(_Strict):
+    """A model name clients may send. Either pinned to one cluster or routed by the rules."""
+
+    description: str = Field("", description="Shown in `GET /v1/models` documentation; free text.")
+    cluster: str | None = Field(
+        None, description="Pin the alias to this cluster: no classification or rules on this path."
+    )
+    adapter: str | None = Field(None, description="With `cluster`: the LoRA adapter to request.")
+    fallbacks: list[str] | None = Field(
+        None, description="With `cluster`: fallback clusters, overriding the cluster's own `fallbacks`."
+    )
+    default_route: str | None = Field(
+        None,
+        description="For a rule-routed alias: the route used when no rule matches. Exactly one of "
+        "`cluster` and `default_route` must be set.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if (self.cluster is None) == (self.default_route is None):
+            raise ValueError("set exactly one of `cluster` (pinned) or `default_route` (routed by rules)")
+        if self.cluster is None and (self.adapter is not None or self.fallbacks is not None):
+            raise ValueError("`adapter` and `fallbacks` go with `cluster`; on routed aliases, set them on routes")
+        return self
+
+
+class Match(_Strict):
+    """Conditions of a rule. All set conditions must hold; unset ones match anything."""
+
+    models: list[str] | None = Field(None, description="Requested aliases this rule applies to.")
+    tenants: list[str] | None = Field(None, description="Tenants this rule applies to.")
+    headers: dict[str, str] | None = Field(
+        None,
+        description="Request headers (case-insensitive names) and the exact value each must have; "
+        "the value `*` only requires the header to be present.",
+    )
+    min_prompt_tokens: int | None = Field(None, ge=0, le=10_000_000, description="Estimated prompt tokens ≥ this.")
+    max_prompt_tokens: int | None = Field(None, ge=0, le=10_000_000, description="Estimated prompt tokens ≤ this.")
+    has_tools: bool | None = Field(None, description="The request carries `tools` (or `functions`) or not.")
+    has_images: bool | None = Field(None, description="A message carries an image part or not.")
+    stream: bool | None = Field(None, description="The request is streaming or not.")
+
+    @field_validator("headers")
+    @classmethod
+    def _lower(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return None if value is None else {k.lower(): v for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        lo, hi = self.min_prompt_tokens, self.max_prompt_tokens
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError("min_prompt_tokens is greater than max_prompt_tokens")
+        return self
+
+
+class Route(_Strict):
+    """One rule: where matching requests go, and where they go next if that fails."""
+
+    name: str = Field(pattern=NAME, description="Required. Unique rule name; shown in headers, spans and metrics.")
+    description: str = Field("", description="Why this rule exists; shown as the decision's reason.")
+    match: Match = Field(default_factory=Match, description="Conditions; an empty match matches everything.")
+    cluster: str = Field(description="Required. The target cluster.")
+    adapter: str | None = Field(None, description="LoRA adapter to request on the target (vLLM clusters).")
+    fallbacks: list[str] | None = Field(
+        None, description="Fallback clusters in order; unset: the target cluster's own `fallbacks`."
+    )
+
+
+class PolicyFile(_Strict):
+    """One policy file. Several files in a directory merge into one policy (in file-name order)."""
+
+    version: Literal[1] = Field(description="Required. Policy format version; this router reads version 1.")
+    clusters: dict[Annotated[str, Field(pattern=NAME)], Cluster] = Field(
+        default_factory=dict, description="Upstream clusters by name."
+    )
+    models: dict[Annotated[str, Field(pattern=NAME)], ModelAlias] = Field(
+        default_factory=dict, description="Model aliases clients may send, by name."
+    )
+    routes: list[Route] = Field(
+        default_factory=list,
+        description="Rules, evaluated in order (files in file-name order); the first match wins.",
+    )

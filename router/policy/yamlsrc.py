@@ -1,0 +1,119 @@
+"""YAML with locations: every key path maps to its line, duplicate keys are errors, ``${VAR}`` expands.
+
+PyYAML's plain ``safe_load`` forgets where things were and silently keeps the last of two duplicate
+keys; policy authors need both, so this walks the composed node tree itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from router.errors import PolicyIssue
+
+KeyPath = tuple[str | int, ...]
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class SourceDoc:
+    """One parsed file: its data, the line of every key path, and the problems found while reading."""
+
+    file: str
+    data: Any
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    issues: list[PolicyIssue] = field(default_factory=list)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of the longest known prefix of ``path`` (pydantic locations may go deeper than YAML)."""
+        for cut in range(len(path), -1, -1):
+            line = self.lines.get(path[:cut])
+            if line is not None:
+                return line
+        return None
+
+
+def dotted(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> SourceDoc:
+    env = os.environ if env is None else env
+    doc = SourceDoc(file=file, data=None)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        doc.issues.append(PolicyIssue(file, line, "", f"YAML syntax: {exc.problem or exc}"))
+        return doc
+    except yaml.YAMLError as exc:
+        doc.issues.append(PolicyIssue(file, None, "", f"YAML: {exc}"))
+        return doc
+    if node is None:
+        doc.issues.append(PolicyIssue(file, 1, "", "the file is empty"))
+        return doc
+    walker = _Walker(doc, env)
+    doc.data = walker.build(node, ())
+    return doc
+
+
+class _Walker:
+    def __init__(self, doc: SourceDoc, env: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.env = env
+        self.constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.doc.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.constructor.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    key = str(key)
+                sub = (*path, key)
+                if key in out:
+                    first = self.doc.lines.get(sub)
+                    self.doc.issues.append(
+                        PolicyIssue(
+                            self.doc.file,
+                            key_node.start_mark.line + 1,
+                            dotted(sub),
+                            f"duplicate key {key!r} (first defined on line {first})",
+                        )
+                    )
+                    continue
+                self.doc.lines[sub] = key_node.start_mark.line + 1
+                out[key] = self.build(value_node, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        value = self.constructor.construct_object(node, deep=True)
+        if isinstance(value, str) and "${" in value:
+            return self._expand(value, path, node.start_mark.line + 1)
+        return value
+
+    def _expand(self, value: str, path: KeyPath, line: int) -> str:
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            got = self.env.get(name)
+            if got:
+                return got
+            if default is not None:
+                return default
+            self.doc.issues.append(
+                PolicyIssue(self.doc.file, line, dotted(path), f"environment variable {name} is not set")
+            )
+            return ""
+
+        return _ENV.sub(repl, value)

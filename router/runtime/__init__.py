@@ -1,0 +1,1 @@
+"""Runtime adapters: live clusters and transports, health checks, emulated upstreams, policy reload."""

@@ -1,0 +1,95 @@
+"""Hot reload: on SIGHUP and when a policy file changes. All or nothing.
+
+A reload that finds any error keeps the old policy serving, logs every issue with file and line, and
+sets ``router_policy_last_reload_success`` to 0 (``router_policy_reloads_total{result="failure"}``
+counts it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from router.errors import PolicyError
+from router.policy.compile import load_policy, policy_files
+from router.runtime.clusters import EmulatedUpstreams, build_upstreams
+from router.runtime.state import RouterState, Serving
+
+log = logging.getLogger(__name__)
+
+
+def snapshot(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """What a change check compares: every policy file's name, mtime and size."""
+    out = []
+    for f in policy_files(path):
+        try:
+            st = f.stat()
+        except OSError:
+            out.append((str(f), -1, -1))
+            continue
+        out.append((str(f), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+async def reload_policy(state: RouterState) -> bool:
+    """Load the policy files again; swap them in only if all are valid. Returns whether it swapped."""
+    metrics = state.metrics
+    try:
+        policy = load_policy(state.settings.policies, state.env)
+    except PolicyError as exc:
+        for issue in exc.issues:
+            log.error("policy reload rejected, old policy keeps serving: %s", issue)
+        metrics.policy_reloads.labels("failure").inc()
+        metrics.policy_ok.set(0)
+        state.last_reload_error = str(exc)
+        return False
+    assert state.session is not None
+    emulated = await state.fleet.ensure(policy, state.env) if state.settings.emulate_missing else None
+    upstreams = await asyncio.to_thread(
+        build_upstreams, policy, state.session, emulated or EmulatedUpstreams(), state.serving.upstreams, state.env
+    )
+    state.serving = Serving(policy, upstreams)
+    metrics.policy_reloads.labels("success").inc()
+    metrics.policy_ok.set(1)
+    metrics.policy_loaded_at.set(time.time())
+    state.last_reload_error = None
+    log.info("policy reloaded from %s (%d files)", state.settings.policies, len(policy.files))
+    return True
+
+
+async def watch(state: RouterState) -> AsyncIterator[None]:
+    """Cleanup-context body: SIGHUP handler plus a polling loop on file changes."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, wake.set)
+        has_signal = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests) or not POSIX
+        has_signal = False
+    interval = state.settings.reload_interval_s
+
+    async def run() -> None:
+        seen = snapshot(state.settings.policies)
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=interval if interval > 0 else None)
+                forced = True
+            except TimeoutError:
+                forced = False
+            wake.clear()
+            now = snapshot(state.settings.policies)
+            if forced or now != seen:
+                seen = now
+                await reload_policy(state)
+
+    task = asyncio.create_task(run(), name="policy-watcher")
+    try:
+        yield
+    finally:
+        task.cancel()
+        if has_signal:
+            loop.remove_signal_handler(signal.SIGHUP)

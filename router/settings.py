@@ -1,0 +1,60 @@
+"""Process settings: from ``ROUTER_*`` environment variables, overridden by command-line flags.
+
+The routing itself lives in policy files; these are the knobs of the process that serves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from router.errors import PolicyError, PolicyIssue
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policies: Path = Field(Path("policies"), description="A policy file or a directory of them.")
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in containers).")
+    port: int = Field(8080, ge=0, le=65535, description="Port to listen on (0 picks a free one).")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024, description="Largest request body; larger gets 413."
+    )
+    emulate_missing: bool = Field(
+        False,
+        description="Serve unconfigured upstreams (endpoints `emulated`, frontier clusters without an API "
+        "key) from local emulators. For the quick start and demos; never in production.",
+    )
+    tenant_header: str = Field("x-router-tenant", description="Header naming the caller's tenant.")
+    capture_content: bool = Field(
+        False, description="Put prompts and completions on spans (gen_ai.input/output.messages). Off: never."
+    )
+    health_interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between endpoint health checks.")
+    reload_interval_s: float = Field(
+        2.0, ge=0, le=3600, description="Seconds between policy file change checks (0: only on SIGHUP)."
+    )
+    drain_timeout_s: float = Field(30.0, ge=0, le=3600, description="Seconds to let streams finish on shutdown.")
+    access_log: bool = Field(True, description="Write one JSON access-log line per request.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Read ``ROUTER_<FIELD>`` variables, then apply non-None overrides (command-line flags)."""
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(f"ROUTER_{name.upper()}")
+            if raw is not None and raw != "":
+                values[name] = raw
+        if env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower() == "true":
+            values.setdefault("capture_content", True)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            issues = [
+                PolicyIssue("settings", None, f"ROUTER_{str(e['loc'][0]).upper()}", e["msg"]) for e in exc.errors()
+            ]
+            raise PolicyError(issues) from None

@@ -1,0 +1,1 @@
+"""Traces, metrics and access logs. Every attribute and metric name lives in :mod:`.names`."""

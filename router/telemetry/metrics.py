@@ -1,0 +1,129 @@
+"""Prometheus metrics, in a registry owned by the app (no module-level state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from router.telemetry import names as n
+from router.types import Usage
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30)
+# Bucket boundaries advised by the GenAI semantic conventions.
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+GENAI_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "router_cluster")
+
+
+class Metrics:
+    """The router's Prometheus instruments. One instance per app, with its own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            n.M_REQUESTS,
+            "Chat requests answered, by route, cluster and HTTP status.",
+            ("route", "cluster", "status"),
+            registry=r,
+        )
+        self.duration = Histogram(
+            n.M_REQUEST_DURATION,
+            "Time from request to the last response byte.",
+            ("route", "cluster", "stream"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            n.M_TTFT,
+            "Time from request to the first streamed content byte.",
+            ("route", "cluster"),
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(n.M_IN_FLIGHT, "Chat requests being served now.", registry=r)
+        self.cluster_in_flight = Gauge(
+            n.M_CLUSTER_IN_FLIGHT, "Upstream calls in flight, by cluster.", ("cluster",), registry=r
+        )
+        self.upstream_errors = Counter(
+            n.M_UPSTREAM_ERRORS,
+            "Failed upstream attempts, by cluster and error type.",
+            ("cluster", "error_type"),
+            registry=r,
+        )
+        self.attempts = Counter(
+            n.M_UPSTREAM_ATTEMPTS, "Upstream attempts, by cluster and outcome.", ("cluster", "outcome"), registry=r
+        )
+        self.tokens = Counter(
+            n.M_TOKENS, "Tokens, by route, cluster and type (input/output).", ("route", "cluster", "type"), registry=r
+        )
+        self.policy_reloads = Counter(
+            n.M_POLICY_RELOADS, "Policy reload attempts, by result (success/failure).", ("result",), registry=r
+        )
+        self.policy_ok = Gauge(
+            n.M_POLICY_LAST_RELOAD_OK, "1 if the last policy (re)load succeeded, 0 if it was rejected.", registry=r
+        )
+        self.policy_loaded_at = Gauge(n.M_POLICY_LOADED_AT, "Unix time the serving policy was loaded.", registry=r)
+        self.endpoint_up = Gauge(
+            n.M_ENDPOINT_UP, "1 if the endpoint's last health check passed.", ("cluster", "endpoint"), registry=r
+        )
+        self.genai_tokens = Histogram(
+            n.M_GENAI_TOKEN_USAGE,
+            "GenAI: tokens used per operation (gen_ai.client.token.usage).",
+            (*GENAI_LABELS, "gen_ai_token_type"),
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.genai_duration = Histogram(
+            n.M_GENAI_DURATION,
+            "GenAI: upstream operation duration (gen_ai.client.operation.duration).",
+            (*GENAI_LABELS, "error_type"),
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.genai_ttfc = Histogram(
+            n.M_GENAI_TTFC,
+            "GenAI: time to the first streamed chunk (gen_ai.client.operation.time_to_first_chunk).",
+            GENAI_LABELS,
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+
+    def record_request(
+        self, route: str, cluster: str, status: int, stream: bool, seconds: float, ttft: float | None, usage: Usage
+    ) -> None:
+        self.requests.labels(route, cluster, str(status)).inc()
+        self.duration.labels(route, cluster, "true" if stream else "false").observe(seconds)
+        if ttft is not None:
+            self.ttft.labels(route, cluster).observe(ttft)
+        if usage.input_tokens:
+            self.tokens.labels(route, cluster, "input").inc(usage.input_tokens)
+        if usage.output_tokens:
+            self.tokens.labels(route, cluster, "output").inc(usage.output_tokens)
+
+    def record_attempt(
+        self,
+        provider: str,
+        model: str,
+        cluster: str,
+        seconds: float,
+        error_type: str | None,
+        usage: Usage | None,
+        ttfc: float | None,
+    ) -> None:
+        labels = ("chat", provider, model, cluster)
+        self.attempts.labels(cluster, "error" if error_type else "success").inc()
+        self.genai_duration.labels(*labels, error_type or "").observe(seconds)
+        if error_type:
+            self.upstream_errors.labels(cluster, error_type).inc()
+        if usage is not None:
+            self.genai_tokens.labels(*labels, "input").observe(usage.input_tokens)
+            self.genai_tokens.labels(*labels, "output").observe(usage.output_tokens)
+        if ttfc is not None:
+            self.genai_ttfc.labels(*labels).observe(ttfc)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,74 @@
+"""Every telemetry name the router emits, in one place.
+
+Span attributes follow the OpenTelemetry GenAI semantic conventions (``gen_ai.*``), HTTP and server
+conventions (``http.*``, ``server.*``, ``error.type``), plus the router's own (``router.*``).
+Prometheus metric names are the OpenTelemetry names with dots turned into underscores and the unit
+appended, as the OpenTelemetry-to-Prometheus mapping does.
+"""
+
+from typing import Final
+
+# -- span names
+SPAN_CLASSIFY: Final = "router.classify"
+SPAN_DECIDE: Final = "router.decide"
+
+# -- GenAI semantic conventions
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+OPERATION_CHAT: Final = "chat"
+PROVIDER_VLLM: Final = "vllm"
+
+# -- HTTP / server / error
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+HTTP_ROUTE: Final = "http.route"
+URL_PATH: Final = "url.path"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+
+# -- the router's own
+ROUTER_REQUEST_ID: Final = "router.request_id"
+ROUTER_ROUTE: Final = "router.route"
+ROUTER_CLUSTER: Final = "router.cluster"
+ROUTER_REASON: Final = "router.reason"
+ROUTER_ALIAS: Final = "router.alias"
+ROUTER_TENANT: Final = "router.tenant"
+ROUTER_PINNED: Final = "router.pinned"
+ROUTER_ATTEMPT: Final = "router.attempt"
+ROUTER_ENDPOINT: Final = "router.endpoint"
+ROUTER_OUTCOME: Final = "router.outcome"
+ROUTER_NEXT_REASON: Final = "router.next_reason"
+ROUTER_FEATURE_PROMPT_TOKENS: Final = "router.features.prompt_tokens"
+ROUTER_FEATURE_HAS_TOOLS: Final = "router.features.has_tools"
+ROUTER_FEATURE_HAS_IMAGES: Final = "router.features.has_images"
+ROUTER_CLASSIFIER: Final = "router.classifier"
+
+# -- Prometheus metrics (router_*) and the GenAI client metrics
+M_REQUESTS: Final = "router_requests"  # counter -> router_requests_total
+M_REQUEST_DURATION: Final = "router_request_duration_seconds"
+M_TTFT: Final = "router_time_to_first_token_seconds"
+M_IN_FLIGHT: Final = "router_in_flight_requests"
+M_UPSTREAM_ERRORS: Final = "router_upstream_errors"
+M_UPSTREAM_ATTEMPTS: Final = "router_upstream_attempts"
+M_TOKENS: Final = "router_tokens"
+M_CLUSTER_IN_FLIGHT: Final = "router_cluster_in_flight_requests"
+M_POLICY_RELOADS: Final = "router_policy_reloads"
+M_POLICY_LAST_RELOAD_OK: Final = "router_policy_last_reload_success"
+M_POLICY_LOADED_AT: Final = "router_policy_loaded_timestamp_seconds"
+M_ENDPOINT_UP: Final = "router_endpoint_up"
+M_GENAI_TOKEN_USAGE: Final = "gen_ai_client_token_usage"
+M_GENAI_DURATION: Final = "gen_ai_client_operation_duration_seconds"
+M_GENAI_TTFC: Final = "gen_ai_client_operation_time_to_first_chunk_seconds"

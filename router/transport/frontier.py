@@ -1,0 +1,186 @@
+"""Frontier APIs through litellm: provider translation for requests, responses and streams.
+
+litellm is imported when the first frontier transport is built (it costs ≈ 2-3 s and ≈ 165 MB), so a
+proxy whose policy has only self-hosted pools never pays for it. ``LITELLM_LOCAL_MODEL_COST_MAP`` is
+forced on before the import: the proxy never fetches the price map from the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from router.errors import AttemptFailed, UpstreamRejected
+from router.sse import DONE, encode_event
+from router.transport.base import (
+    Completion,
+    StreamBroken,
+    StreamState,
+    UpstreamCall,
+    completion_from_json,
+    usage_from,
+)
+
+# Fields the transport sets itself; everything else the client sent is forwarded to litellm as is.
+OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
+
+# litellm provider names -> GenAI semantic-convention `gen_ai.provider.name` values.
+PROVIDER_NAMES = {
+    "vertex_ai": "gcp.vertex_ai",
+    "gemini": "gcp.gemini",
+    "bedrock": "aws.bedrock",
+    "azure": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+
+
+def import_litellm() -> Any:
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def provider_of(litellm: Any, model: str) -> str:
+    try:
+        provider = str(litellm.get_llm_provider(model)[1])
+    except Exception:  # noqa: BLE001 - litellm raises many types for an unknown model string
+        return "unknown"
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+class FrontierTransport:
+    """One litellm model. ``provider`` is the GenAI provider name derived from the model string."""
+
+    def __init__(self, litellm: Any, model: str, api_base: str | None) -> None:
+        self._litellm = litellm
+        self.model = model
+        self.api_base = api_base
+        self.provider = provider_of(litellm, model)
+
+    def _kwargs(self, call: UpstreamCall) -> dict[str, Any]:
+        kwargs = {k: v for k, v in call.body.items() if k not in OWN_FIELDS}
+        kwargs.update(
+            model=self.model,
+            messages=call.body["messages"],
+            stream=call.stream,
+            timeout=call.timeouts.total_s,
+            num_retries=0,
+            extra_headers=dict(call.headers),
+            # litellm 1.106.2 routes any request with `tools` through its MCP bridge, which needs the
+            # `mcp` package and only matters for its own proxy's MCP servers; plain tools skip it.
+            _skip_mcp_handler=True,
+        )
+        if call.stream:
+            kwargs["stream_options"] = {"include_usage": True}
+        if call.api_key:
+            kwargs["api_key"] = call.api_key
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        return kwargs
+
+    def _failure(self, exc: BaseException) -> AttemptFailed | UpstreamRejected:
+        if isinstance(exc, TimeoutError):
+            return AttemptFailed("frontier API timed out", kind="timeout", retriable=True, timeout=True)
+        status = getattr(exc, "status_code", None)
+        message = str(getattr(exc, "message", "") or exc)
+        if isinstance(status, int) and status in (400, 413, 422):
+            return UpstreamRejected(status, {"error": {"message": message, "type": "invalid_request_error"}})
+        if isinstance(status, int) and status == 408:
+            return AttemptFailed(message, kind="timeout", retriable=True, timeout=True)
+        kind = f"http_{status}" if isinstance(status, int) else type(exc).__name__
+        return AttemptFailed(f"frontier API error: {message}", kind=kind, retriable=True)
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        try:
+            async with asyncio.timeout(call.timeouts.first_byte_s):
+                resp = await self._litellm.acompletion(**self._kwargs(call))
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        obj = resp.model_dump()
+        _clean_usage(obj)
+        return completion_from_json(orjson.dumps(obj), obj)
+
+    async def stream(self, call: UpstreamCall) -> FrontierStream:
+        try:
+            async with asyncio.timeout(call.timeouts.first_byte_s):
+                wrapper = await self._litellm.acompletion(**self._kwargs(call))
+                iterator = wrapper.__aiter__()
+                first = await anext(iterator)
+        except StopAsyncIteration:
+            raise AttemptFailed("frontier stream ended before any chunk", kind="protocol", retriable=True) from None
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        return FrontierStream(iterator, first, call.include_usage, self)
+
+
+def _clean_usage(obj: dict[str, Any]) -> None:
+    usage = obj.get("usage")
+    if isinstance(usage, dict):
+        usage.pop("cost", None)
+
+
+class FrontierStream:
+    def __init__(self, iterator: AsyncIterator[Any], first: Any, keep_usage: bool, owner: FrontierTransport) -> None:
+        self._iterator = iterator
+        self._first: Any = first
+        self._keep_usage = keep_usage
+        self._owner = owner
+        self.state = StreamState()
+
+    def _event(self, chunk: Any) -> bytes | None:
+        obj: dict[str, Any] = chunk.model_dump(exclude_none=True)
+        st = self.state
+        if not st.response_model:
+            st.response_model, st.response_id = str(obj.get("model") or ""), str(obj.get("id") or "")
+        choices = obj.get("choices") or []
+        for c in choices:
+            if c.get("finish_reason"):
+                st.finish_reasons.append(str(c["finish_reason"]))
+        usage = usage_from(obj)
+        if usage is not None:
+            st.usage = usage
+            _clean_usage(obj)
+            empty = all(not c.get("delta") and not c.get("finish_reason") for c in choices)
+            if empty:
+                if not self._keep_usage:
+                    return None
+                obj["choices"] = []  # the OpenAI shape of the final usage chunk
+            elif not self._keep_usage:
+                obj.pop("usage")
+        st.content_chunks += 1
+        return encode_event(obj)
+
+    async def events(self) -> AsyncIterator[bytes]:
+        first, self._first = self._first, None
+        if first is not None:
+            out = self._event(first)
+            if out is not None:
+                yield out
+        while True:
+            try:
+                chunk = await anext(self._iterator)
+            except StopAsyncIteration:
+                break
+            except Exception as exc:
+                failure = self._owner._failure(exc)
+                raise StreamBroken(getattr(failure, "kind", "protocol"), failure.message) from exc
+            out = self._event(chunk)
+            if out is not None:
+                yield out
+        yield DONE
+
+    async def aclose(self) -> None:
+        close = getattr(self._iterator, "aclose", None)
+        if close is not None:
+            await close()

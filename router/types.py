@@ -1,0 +1,89 @@
+"""Shared value types: frozen dataclasses and enums used across layers."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ClusterKind(enum.StrEnum):
+    VLLM = "vllm"
+    FRONTIER = "frontier"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFeatures:
+    """What the policy engine may look at. Built once per request by :mod:`router.features`."""
+
+    alias: str
+    tenant: str | None
+    headers: Mapping[str, str]
+    prompt_tokens: int
+    has_tools: bool
+    has_images: bool
+    stream: bool
+    last_user_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One place a request may go: a cluster, optionally with a LoRA adapter (vLLM) to name as ``model``."""
+
+    cluster: str
+    adapter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The policy's answer for one request: an ordered chain of targets and why."""
+
+    route: str
+    targets: tuple[Target, ...]
+    reason: str
+    pinned: bool = False
+
+    @property
+    def primary(self) -> Target:
+        return self.targets[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    """What one upstream attempt did (for spans, logs and the response headers)."""
+
+    cluster: str
+    endpoint: str
+    upstream_model: str
+    outcome: str = "pending"
+    error_type: str | None = None
+    next_reason: str | None = None
+
+
+@dataclass(slots=True)
+class RequestOutcome:
+    """Mutable per-request record, filled in as the request moves through the pipeline."""
+
+    request_id: str
+    started: float = 0.0
+    alias: str = ""
+    route: str = ""
+    cluster: str = ""
+    upstream_model: str = ""
+    reason: str = ""
+    status: int = 0
+    stream: bool = False
+    usage: Usage = field(default_factory=Usage)
+    ttft_s: float | None = None
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    error_type: str | None = None
