@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from router.errors import InvalidRequest
 from router.types import RequestFeatures
@@ -23,26 +23,27 @@ class _Open(BaseModel):
 
 
 class ContentPart(_Open):
-    type: str = Field(min_length=1)
+    type: StrictStr = Field(min_length=1)
 
 
 class Message(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: StrictStr | list[ContentPart] | None = None
 
 
 class StreamOptions(_Open):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(_Open):
-    model: str = Field(min_length=1)
+    # Strict types: a proxy must not coerce ("5" -> 5) what it then forwards unchanged.
+    model: StrictStr = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    n: int | None = Field(None, ge=1, le=128)
+    max_tokens: StrictInt | None = Field(None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1)
+    n: StrictInt | None = Field(None, ge=1, le=128)
     tools: list[dict[str, Any]] | None = None
     functions: list[dict[str, Any]] | None = None
 

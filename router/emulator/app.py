@@ -111,6 +111,8 @@ async def _complete(st: EmulatorState, body: dict[str, Any], model: str, prompt:
     delay = cfg.latency_ms / 1000 + (n / cfg.tokens_per_second if cfg.tokens_per_second else 0)
     if delay:
         await asyncio.sleep(delay)
+    if st.ttft is not None:
+        st.ttft.labels(model_name=model).observe(delay)  # vLLM counts the whole prefill+decode here
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     payload = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",

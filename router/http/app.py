@@ -72,6 +72,7 @@ async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         upstreams = await asyncio.to_thread(build_upstreams, policy, state.session, emulated, None, state.env)
         state.serving = Serving(policy, upstreams)
+        state.metrics.watch_clusters(upstreams.in_flight_readers())
         yield
     finally:
         await state.session.close()

@@ -88,7 +88,9 @@ def compile_texts(texts: Sequence[tuple[str, str]], env: Mapping[str, str] | Non
         try:
             docs.append((doc, PolicyFile.model_validate(doc.data)))
         except ValidationError as exc:
-            issues.extend(_validation_issues(doc, exc))
+            # An unset ${VAR} is reported once, not again as the empty value it left behind.
+            env_paths = [i.path for i in doc.issues]
+            issues.extend(i for i in _validation_issues(doc, exc) if not any(p.startswith(i.path) for p in env_paths))
     if issues:
         raise PolicyError(issues)
     merged = _Merger(docs)
@@ -103,13 +105,14 @@ def _validation_issues(doc: SourceDoc, exc: ValidationError) -> list[PolicyIssue
     out = []
     for err in exc.errors():
         loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("vllm", "frontier")))
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not in the policy schema; check the spelling)"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        elif err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             msg = "`kind` must be `vllm` or `frontier`"
+            loc = (*loc, "kind")
         out.append(PolicyIssue(doc.file, doc.line_of(loc), dotted(loc), msg))
     return out
 

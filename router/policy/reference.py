@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -17,6 +20,27 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("Route", Route),
     ("Match", Match),
 )
+
+
+_SCALARS = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "NoneType": "null"}
+
+
+def type_name(tp: Any) -> str:
+    """A reader's name for a field type: `list of string`, `number or null`, ..."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return type_name(args[0])
+    if origin in (Union, types.UnionType):
+        return " or ".join(type_name(a) for a in args)
+    if origin is list:
+        return f"list of {type_name(args[0])}"
+    if origin is dict:
+        return f"map of {type_name(args[0])} to {type_name(args[1])}"
+    if origin is Literal:
+        return " or ".join(f"`{a}`" for a in args)
+    if isinstance(tp, type):
+        return _SCALARS.get(tp.__name__, tp.__name__)
+    return str(tp)
 
 
 def _default(info: FieldInfo) -> str:
@@ -58,8 +82,7 @@ def render_reference() -> str:
             "|---|---|---|---|---|",
         ]
         for name, info in model.model_fields.items():
-            ann = str(info.annotation).replace("typing.", "").replace("router.policy.schema.", "")
-            ann = ann.replace("|", "or")
+            ann = type_name(info.annotation)
             desc = (info.description or "").replace("|", "\\|")
             lines.append(f"| `{name}` | {ann} | {_default(info)} | {_bounds(info)} | {desc} |")
         lines.append("")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -105,6 +105,12 @@ class Upstreams:
 
     def usable(self) -> bool:
         return any(c.unavailable_reason is None for c in self.clusters.values())
+
+    def in_flight_readers(self) -> dict[str, Callable[[], float]]:
+        def reader(cluster: ClusterRuntime) -> Callable[[], float]:
+            return lambda: float(cluster.in_flight)
+
+        return {name: reader(c) for name, c in self.clusters.items()}
 
 
 def needs_litellm(policy: Policy) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -91,6 +93,11 @@ class Metrics:
             buckets=TTFT_BUCKETS,
             registry=r,
         )
+
+    def watch_clusters(self, in_flight: dict[str, Callable[[], float]]) -> None:
+        """Report each cluster's live in-flight count (called whenever clusters are rebuilt)."""
+        for name, read in in_flight.items():
+            self.cluster_in_flight.labels(name).set_function(read)
 
     def record_request(
         self, route: str, cluster: str, status: int, stream: bool, seconds: float, ttft: float | None, usage: Usage

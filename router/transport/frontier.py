@@ -8,6 +8,7 @@ forced on before the import: the proxy never fetches the price map from the netw
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +27,8 @@ from router.transport.base import (
 )
 
 # Fields the transport sets itself; everything else the client sent is forwarded to litellm as is.
+log = logging.getLogger(__name__)
+
 OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
 
 # litellm provider names -> GenAI semantic-convention `gen_ai.provider.name` values.
@@ -93,7 +96,8 @@ class FrontierTransport:
         if isinstance(exc, TimeoutError):
             return AttemptFailed("frontier API timed out", kind="timeout", retriable=True, timeout=True)
         status = getattr(exc, "status_code", None)
-        message = str(getattr(exc, "message", "") or exc)
+        message = _one_line(str(getattr(exc, "message", "") or exc))
+        log.warning("frontier %s failed: %s", self.model, exc)
         if isinstance(status, int) and status in (400, 413, 422):
             return UpstreamRejected(status, {"error": {"message": message, "type": "invalid_request_error"}})
         if isinstance(status, int) and status == 408:
@@ -122,6 +126,12 @@ class FrontierTransport:
         except Exception as exc:
             raise self._failure(exc) from exc
         return FrontierStream(iterator, first, call.include_usage, self)
+
+
+def _one_line(message: str, limit: int = 300) -> str:
+    """litellm messages can embed tracebacks and bug-report links: clients get the first line only."""
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _clean_usage(obj: dict[str, Any]) -> None:

@@ -71,6 +71,7 @@ class VllmTransport:
         body = dict(call.body)
         body["model"] = call.upstream_model
         if call.stream:
+            body["stream"] = True
             opts = body.get("stream_options")
             body["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
         headers = {"Content-Type": "application/json", **call.headers}

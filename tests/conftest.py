@@ -1,0 +1,114 @@
+"""Shared fixtures: emulated upstreams on real ports, proxies built by the real app factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from router.emulator.app import create_emulator
+from router.emulator.config import EmulatorConfig
+from router.http.app import create_app
+from router.settings import Settings
+
+EmulatorFactory = Callable[..., Awaitable[TestServer]]
+ProxyFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+BASIC_POLICY = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    endpoints: [{pool}]
+    model: small-model
+    adapters: [extract-lora]
+    timeouts: {{connect_s: 1, first_byte_s: 2, total_s: 5}}
+    max_concurrency: {pool_limit}
+    fallbacks: [backup]
+  backup:
+    kind: vllm
+    endpoints: [{backup}]
+    model: backup-model
+    timeouts: {{connect_s: 1, first_byte_s: 2, total_s: 5}}
+  frontier:
+    kind: frontier
+    model: openai/frontier-model
+    api_key_env: TEST_FRONTIER_KEY
+    api_base: {frontier}
+    timeouts: {{connect_s: 1, first_byte_s: 5, total_s: 10}}
+models:
+  auto: {{default_route: general}}
+  pinned: {{cluster: pool, fallbacks: []}}
+  lora: {{cluster: pool, adapter: extract-lora}}
+  frontier: {{cluster: frontier}}
+routes:
+  - name: tools
+    match: {{models: [auto], has_tools: true}}
+    cluster: frontier
+  - name: general
+    description: default to the pool
+    match: {{models: [auto]}}
+    cluster: pool
+"""
+
+
+def url(server: TestServer) -> str:
+    return str(server.make_url("/v1"))
+
+
+@pytest.fixture
+async def emulator(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> EmulatorFactory:
+    async def make(**config: Any) -> TestServer:
+        server: TestServer = await aiohttp_server(create_emulator(EmulatorConfig(**config)))
+        return server
+
+    return make
+
+
+@pytest.fixture
+def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+@pytest.fixture
+async def proxy(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    tmp_path: Path,
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> ProxyFactory:
+    async def make(policy: str, **settings: Any) -> TestClient[Any, Any]:
+        path = tmp_path / "policy.yaml"
+        path.write_text(policy)
+        values: dict[str, Any] = {"policies": path, "reload_interval_s": 0.2, "access_log": True, **settings}
+        app = create_app(Settings(**values), env={"TEST_FRONTIER_KEY": "sk-test"}, tracer_provider=spans[0])
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def basic(emulator: EmulatorFactory, proxy: ProxyFactory) -> dict[str, Any]:
+    """A proxy over a pool emulator, a backup emulator and a frontier emulator (through litellm)."""
+    pool = await emulator(model="small-model", lora=["extract-lora"])
+    backup = await emulator(model="backup-model")
+    frontier = await emulator(model="frontier-model")
+    client = await proxy(BASIC_POLICY.format(pool=url(pool), backup=url(backup), frontier=url(frontier), pool_limit=64))
+    return {"client": client, "pool": pool, "backup": backup, "frontier": frontier}
+
+
+def chat_body(model: str = "auto", content: str = "hello there", **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": content}], **extra}

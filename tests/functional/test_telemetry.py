@@ -1,0 +1,154 @@
+"""Spans, trace propagation, metrics and the access log, as an SRE would read them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from router.emulator.app import STATE as EMU
+from tests.conftest import chat_body
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+Spans = tuple[TracerProvider, InMemorySpanExporter]
+
+
+def by_name(spans: Spans) -> dict[str, ReadableSpan]:
+    return {s.name: s for s in spans[1].get_finished_spans()}
+
+
+async def test_server_span_continues_the_callers_trace(basic: dict[str, Any], spans: Spans) -> None:
+    resp = await basic["client"].post("/v1/chat/completions", json=chat_body(), headers={"traceparent": TRACEPARENT})
+    assert resp.status == 200
+    got = by_name(spans)
+    server = got["POST /v1/chat/completions"]
+    assert server.kind == SpanKind.SERVER
+    assert server.context is not None
+    assert f"{server.context.trace_id:032x}" == TRACE_ID
+    assert server.parent is not None
+    assert f"{server.parent.span_id:016x}" == "00f067aa0ba902b7"
+    attrs = server.attributes or {}
+    assert attrs["router.route"] == "general"
+    assert attrs["router.cluster"] == "pool"
+    assert attrs["router.reason"] == "default to the pool"
+    assert attrs["http.response.status_code"] == 200
+
+
+async def test_internal_and_client_spans_follow_genai_conventions(basic: dict[str, Any], spans: Spans) -> None:
+    await basic["client"].post("/v1/chat/completions", json=chat_body(max_tokens=4, temperature=0.5))
+    got = by_name(spans)
+    server = got["POST /v1/chat/completions"]
+    assert server.context is not None
+    for name in ("router.classify", "router.decide"):
+        parent = got[name].parent
+        assert got[name].kind == SpanKind.INTERNAL
+        assert parent is not None
+        assert parent.span_id == server.context.span_id
+    client = got["chat small-model"]
+    assert client.kind == SpanKind.CLIENT
+    assert client.parent is not None
+    assert client.parent.span_id == server.context.span_id
+    attrs = client.attributes or {}
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "vllm"
+    assert attrs["gen_ai.request.model"] == "small-model"
+    assert attrs["gen_ai.response.model"] == "small-model"
+    assert attrs["gen_ai.usage.output_tokens"] == 4
+    assert isinstance(attrs["gen_ai.usage.input_tokens"], int)
+    assert attrs["gen_ai.usage.input_tokens"] > 0
+    assert attrs["gen_ai.response.finish_reasons"] == ("length",)
+    assert attrs["gen_ai.request.max_tokens"] == 4
+    assert attrs["server.address"] == "127.0.0.1"
+    assert "error.type" not in attrs
+
+
+async def test_traceparent_is_propagated_upstream_from_the_client_span(basic: dict[str, Any], spans: Spans) -> None:
+    await basic["client"].post("/v1/chat/completions", json=chat_body(), headers={"traceparent": TRACEPARENT})
+    sent = basic["pool"].app[EMU].last_headers["traceparent"]
+    client = by_name(spans)["chat small-model"]
+    assert client.context is not None
+    assert sent == f"00-{TRACE_ID}-{client.context.span_id:016x}-01"
+
+
+async def test_frontier_span_names_the_provider(basic: dict[str, Any], spans: Spans) -> None:
+    await basic["client"].post("/v1/chat/completions", json=chat_body("frontier"))
+    client = by_name(spans)["chat openai/frontier-model"]
+    attrs = client.attributes or {}
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.response.model"] == "frontier-model"
+    assert attrs["gen_ai.usage.output_tokens"] == 16
+    # litellm forwards our headers: the frontier emulator sees the same trace.
+    assert basic["frontier"].app[EMU].last_headers["traceparent"].split("-")[2] == f"{client.context.span_id:016x}"
+
+
+async def test_failed_attempt_span_has_error_type(emulator: Any, proxy: Any, spans: Spans) -> None:
+    from tests.conftest import BASIC_POLICY, url
+
+    bad = await emulator(model="small-model", lora=["extract-lora"], failure_rate=1.0, failure_status=503)
+    good = await emulator(model="backup-model")
+    client = await proxy(BASIC_POLICY.format(pool=url(bad), backup=url(good), frontier=url(good), pool_limit=8))
+    resp = await client.post("/v1/chat/completions", json=chat_body())
+    assert resp.status == 200
+    assert resp.headers["x-router-cluster"] == "backup"
+    got = {s.name: s for s in spans[1].get_finished_spans()}
+    failed = got["chat small-model"].attributes or {}
+    assert failed["error.type"] == "http_503"
+    assert (got["chat backup-model"].attributes or {})["router.attempt"] == 2
+
+
+async def test_no_prompt_text_in_spans_unless_enabled(emulator: Any, proxy: Any, spans: Spans) -> None:
+    from tests.conftest import BASIC_POLICY, url
+
+    pool = await emulator(model="small-model", lora=["extract-lora"])
+    policy = BASIC_POLICY.format(pool=url(pool), backup=url(pool), frontier=url(pool), pool_limit=8)
+    client = await proxy(policy)
+    await client.post("/v1/chat/completions", json=chat_body(content="secret-prompt-text"))
+    dumped = repr([dict(s.attributes or {}) for s in spans[1].get_finished_spans()])
+    assert "secret-prompt-text" not in dumped
+    spans[1].clear()
+    client = await proxy(policy, capture_content=True)
+    await client.post("/v1/chat/completions", json=chat_body(content="secret-prompt-text"))
+    attrs = {k: v for s in spans[1].get_finished_spans() for k, v in (s.attributes or {}).items()}
+    assert "secret-prompt-text" in str(attrs["gen_ai.input.messages"])
+    assert "emulated" in str(attrs["gen_ai.output.messages"])
+
+
+async def test_prometheus_metrics(basic: dict[str, Any]) -> None:
+    client = basic["client"]
+    await client.post("/v1/chat/completions", json=chat_body())
+    await client.post("/v1/chat/completions", json=chat_body(stream=True))
+    await client.post("/v1/chat/completions", json=chat_body("nope"))
+    resp = await client.get("/metrics")
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    text = await resp.text()
+    assert 'router_requests_total{cluster="pool",route="general",status="200"} 2.0' in text
+    assert 'router_requests_total{cluster="none",route="none",status="404"} 1.0' in text
+    assert 'router_time_to_first_token_seconds_count{cluster="pool",route="general"} 1.0' in text
+    assert "router_request_duration_seconds_bucket" in text
+    assert "router_in_flight_requests 0.0" in text
+    assert 'gen_ai_client_token_usage_count{gen_ai_operation_name="chat",gen_ai_provider_name="vllm",' in text
+    assert "gen_ai_client_operation_duration_seconds_bucket" in text
+    assert "gen_ai_client_operation_time_to_first_chunk_seconds_count" in text
+    assert "router_policy_last_reload_success 1.0" in text
+
+
+async def test_one_json_access_log_line_per_request(basic: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="router.access")
+    await basic["client"].post("/v1/chat/completions", json=chat_body(content="do-not-log-me"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "router.access"]
+    assert len(lines) == 1
+    entry = orjson.loads(lines[0])
+    assert entry["status"] == 200
+    assert entry["route"] == "general"
+    assert entry["cluster"] == "pool"
+    assert entry["output_tokens"] == 16
+    assert entry["latency_ms"] > 0
+    assert len(entry["request_id"]) == 32
+    assert "do-not-log-me" not in lines[0]

@@ -1,0 +1,150 @@
+"""The proxy as services see it: separate processes, real ports, the official OpenAI SDK."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.integration.conftest import Spawn, free_port, wait_http
+
+pytestmark = pytest.mark.integration
+
+POLICY = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    endpoints: ["http://127.0.0.1:{pool}/v1"]
+    model: small-model
+    adapters: [extract-lora]
+    fallbacks: [api]
+  api:
+    kind: frontier
+    model: openai/frontier-model
+    api_key_env: INTEGRATION_KEY
+    api_base: http://127.0.0.1:{api}/v1
+models:
+  auto: {{default_route: general}}
+  extract: {{cluster: pool, adapter: extract-lora}}
+routes:
+  - name: tools
+    match: {{models: [auto], has_tools: true}}
+    cluster: api
+  - name: general
+    match: {{models: [auto]}}
+    cluster: pool
+"""
+
+
+@pytest.fixture
+def stack(spawn: Spawn, tmp_path: Path) -> dict[str, object]:
+    pool_port, api_port, port = free_port(), free_port(), free_port()
+    pool = spawn(
+        "emulate",
+        "--port",
+        str(pool_port),
+        "--model",
+        "small-model",
+        "--lora",
+        "extract-lora",
+        "--tokens-per-second",
+        "2000",
+    )
+    api = spawn("emulate", "--port", str(api_port), "--model", "frontier-model")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(pool=pool_port, api=api_port))
+    wait_http(f"http://127.0.0.1:{pool_port}/health", pool)
+    wait_http(f"http://127.0.0.1:{api_port}/health", api)
+    proxy = spawn(
+        "serve",
+        "--policies",
+        str(policy),
+        "--port",
+        str(port),
+        env={"INTEGRATION_KEY": "sk-int", "ROUTER_RELOAD_INTERVAL_S": "0"},
+    )
+    wait_http(f"http://127.0.0.1:{port}/readyz", proxy)
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=10)
+    return {"client": client, "proxy": proxy, "policy": policy, "pool": pool}
+
+
+def test_openai_sdk_non_streaming(stack: dict[str, object]) -> None:
+    client = stack["client"]
+    assert isinstance(client, openai.OpenAI)
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Extract the date: 3 May"}], max_tokens=5
+    )
+    assert raw.headers["x-router-cluster"] == "pool"
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "this is an emulated answer"
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == 5
+    lora = client.chat.completions.with_raw_response.create(
+        model="extract", messages=[{"role": "user", "content": "x"}]
+    )
+    assert lora.headers["x-router-upstream-model"] == "extract-lora"
+
+
+def test_openai_sdk_streaming_and_tools(stack: dict[str, object]) -> None:
+    client = stack["client"]
+    assert isinstance(client, openai.OpenAI)
+    stream = client.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("this is an emulated answer")
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 16
+    tools: list[Any] = [
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    ]
+    with_tools = client.chat.completions.with_raw_response.create(
+        model="auto",
+        messages=[{"role": "user", "content": "call f"}],
+        tools=tools,
+    )
+    assert with_tools.headers["x-router-route"] == "tools"
+    assert with_tools.headers["x-router-cluster"] == "api"
+
+
+def test_openai_sdk_errors(stack: dict[str, object]) -> None:
+    client = stack["client"]
+    assert isinstance(client, openai.OpenAI)
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert "does not exist" in str(missing.value)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="auto", messages=[{"role": "wizard", "content": "x"}])  # type: ignore[misc,list-item]
+    assert bad.value.body is not None
+
+
+def test_sighup_with_a_bad_policy_keeps_serving(stack: dict[str, object]) -> None:
+    client, proxy, policy = stack["client"], stack["proxy"], stack["policy"]
+    assert isinstance(client, openai.OpenAI)
+    assert isinstance(policy, Path)
+    policy.write_text(policy.read_text().replace("cluster: pool\n", "cluster: ghost\n"))
+    proxy.popen.send_signal(signal.SIGHUP)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while "reload rejected" not in proxy.output() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.1)
+    assert "unknown cluster 'ghost'" in proxy.output()  # type: ignore[attr-defined]
+    reply = client.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": "x"}])
+    assert reply.headers["x-router-cluster"] == "pool"
+
+
+def test_upstream_down_spills_to_frontier(stack: dict[str, object]) -> None:
+    client, pool = stack["client"], stack["pool"]
+    assert isinstance(client, openai.OpenAI)
+    pool.stop()  # type: ignore[attr-defined]
+    reply = client.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": "x"}])
+    assert reply.headers["x-router-cluster"] == "api"
+    assert reply.parse().choices[0].message.content

@@ -1,0 +1,116 @@
+"""Policy loading: good fixtures load, each bad fixture reports its file, line, key path and message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from router.errors import PolicyError
+from router.policy.compile import compile_texts, load_policy, policy_files
+from router.types import Target
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "policies"
+BAD = sorted((FIXTURES / "bad").glob("*.yaml"))
+EXPECT = re.compile(r"^# expect: (\d+): ([^:]*): (.+)$")
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_policy_reports_file_line_and_key(path: Path) -> None:
+    match = EXPECT.match(path.read_text().splitlines()[0])
+    assert match, f"{path.name} must start with '# expect: LINE: PATH: MESSAGE'"
+    line, key, message = int(match[1]), match[2], match[3]
+    with pytest.raises(PolicyError) as info:
+        load_policy(path, env={})
+    issues = info.value.issues
+    assert any(i.file == str(path) and i.line == line and i.path == key and message in i.message for i in issues), (
+        "\n".join(map(str, issues))
+    )
+
+
+def test_good_policies_load() -> None:
+    policy = load_policy(FIXTURES / "good" / "minimal.yaml", env={})
+    assert policy.pinned["small"].targets == (Target("pool"),)
+    split = load_policy(FIXTURES / "good" / "split", env={})
+    assert len(split.files) == 2
+    pool = split.clusters["pool"]
+    assert getattr(pool, "endpoints") == ["http://a:8000/v1", "http://b:8000/v1"]  # noqa: B009
+
+
+def test_env_expansion_splits_endpoint_lists() -> None:
+    split = load_policy(FIXTURES / "good" / "split", env={"SPLIT_POOL_URLS": "http://x/v1/, http://y/v1"})
+    assert getattr(split.clusters["pool"], "endpoints") == ["http://x/v1", "http://y/v1"]  # noqa: B009
+
+
+def test_routes_compile_to_chains_with_transitive_fallbacks() -> None:
+    text = """
+version: 1
+clusters:
+  a: {kind: vllm, endpoints: ["http://a/v1"], model: m, adapters: [x], fallbacks: [b]}
+  b: {kind: vllm, endpoints: ["http://b/v1"], model: m, adapters: [x], fallbacks: [c]}
+  c: {kind: vllm, endpoints: ["http://c/v1"], model: m}
+models:
+  auto: {default_route: r}
+  pinned: {cluster: b, fallbacks: []}
+routes:
+  - {name: r, cluster: a, adapter: x}
+  - {name: s, cluster: c, fallbacks: [a]}
+"""
+    policy = compile_texts([("p.yaml", text)], env={})
+    chains = {r.route.name: r.decision.targets for r in policy.routes}
+    # The adapter follows to fallbacks that serve it, and is dropped where they do not.
+    assert chains["r"] == (Target("a", "x"), Target("b", "x"), Target("c"))
+    assert chains["s"] == (Target("c"), Target("a"), Target("b"))
+    assert policy.pinned["pinned"].targets == (Target("b"),)
+    assert policy.defaults["auto"].route == "r"
+
+
+def test_every_error_is_reported_not_just_the_first() -> None:
+    text = """
+version: 1
+clusters:
+  a: {kind: vllm, endpoints: ["http://a/v1"], model: m, fallbacks: [nope, a]}
+models:
+  x: {cluster: missing}
+  auto: {default_route: r}
+routes:
+  - {name: r, cluster: a, match: {models: [ghost]}}
+"""
+    with pytest.raises(PolicyError) as info:
+        compile_texts([("p.yaml", text)], env={})
+    messages = [i.message for i in info.value.issues]
+    assert "unknown cluster 'nope'" in messages
+    assert "fallback cycle: 'a' falls back to itself" in messages
+    assert "unknown cluster 'missing'" in messages
+    assert "unknown model alias 'ghost'" in messages
+
+
+def test_duplicates_across_files_name_both_files() -> None:
+    a = 'version: 1\nclusters:\n  p: {kind: vllm, endpoints: ["http://a/v1"], model: m}\nmodels:\n  m: {cluster: p}\n'
+    with pytest.raises(PolicyError) as info:
+        compile_texts([("a.yaml", a), ("b.yaml", a)], env={})
+    text = str(info.value)
+    assert "b.yaml:3: clusters.p: duplicate cluster 'p' (also in a.yaml)" in text
+    assert "b.yaml:5: models.m: duplicate model alias 'm' (also in a.yaml)" in text
+
+
+def test_a_policy_needs_aliases() -> None:
+    with pytest.raises(PolicyError, match="no model aliases"):
+        compile_texts([("p.yaml", "version: 1\n")], env={})
+
+
+def test_directory_listing_skips_golden_tests(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("")
+    (tmp_path / "a.test.yaml").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    assert [p.name for p in policy_files(tmp_path)] == ["a.yaml"]
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(PolicyError, match="no policy files"):
+        load_policy(tmp_path / "sub", env={})
+
+
+def test_bundled_policy_is_valid() -> None:
+    policy = load_policy(Path(__file__).parents[3] / "policies", env={})
+    assert {"auto", "small", "strong"} <= set(policy.models)
+    assert policy.warnings  # its pool is emulated until VLLM_SMALL_URLS is set

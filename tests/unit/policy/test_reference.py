@@ -1,0 +1,17 @@
+from router.policy.reference import SECTIONS, render_reference
+
+
+def test_reference_documents_every_field() -> None:
+    text = render_reference()
+    for _, model in SECTIONS:
+        for name, info in model.model_fields.items():
+            assert f"| `{name}` |" in text
+            assert info.description, f"{model.__name__}.{name} has no description"
+    assert "| `connect_s` | number | `2.0` | > 0, ≤ 60 |" in text
+
+
+def test_types_read_like_prose() -> None:
+    text = render_reference()
+    assert "| `clusters` | map of string to VllmCluster or FrontierCluster |" in text
+    assert "| `fallbacks` | list of string or null |" in text
+    assert "| `kind` | `vllm` | required |" in text

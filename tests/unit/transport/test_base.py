@@ -1,0 +1,31 @@
+import orjson
+
+from router.sse import DONE, encode_event
+from router.transport.base import StreamState, completion_from_json, observe_event, usage_from
+from router.types import Usage
+
+CHUNK = {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}
+FINISH = {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+USAGE = {"id": "c1", "model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+
+
+def test_observe_reads_model_finish_and_usage() -> None:
+    st = StreamState()
+    for obj in (CHUNK, FINISH):
+        assert observe_event(st, encode_event(obj), keep_usage=True) == encode_event(obj)
+    assert observe_event(st, encode_event(USAGE), keep_usage=True) == encode_event(USAGE)
+    assert observe_event(st, DONE, keep_usage=True) == DONE
+    assert (st.response_model, st.response_id, st.finish_reasons, st.usage) == ("m", "c1", ["stop"], Usage(3, 2))
+
+
+def test_usage_only_event_is_dropped_when_the_client_did_not_ask() -> None:
+    st = StreamState()
+    assert observe_event(st, encode_event(USAGE), keep_usage=False) is None
+    assert st.usage == Usage(3, 2)
+
+
+def test_completion_from_json() -> None:
+    obj = {**FINISH, "usage": {"prompt_tokens": 1, "completion_tokens": 4}}
+    c = completion_from_json(orjson.dumps(obj), obj)
+    assert (c.response_model, c.finish_reasons, c.usage) == ("m", ("stop",), Usage(1, 4))
+    assert usage_from({"usage": None}) is None
