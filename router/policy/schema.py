@@ -1,7 +1,7 @@
 """Policy format, version 1: the pydantic schema of one policy file.
 
 Every field has a description and either a default or is marked required; every number has bounds.
-``docs/policy-reference.md`` is generated from this module (``router policy reference``).
+``policies/REFERENCE.md`` is generated from this module (``router policy reference``).
 Cross-references between files (routes naming clusters, fallback cycles, ...) are checked in
 :mod:`router.policy.compile`, after all files are read.
 """

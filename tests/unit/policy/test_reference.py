@@ -15,3 +15,12 @@ def test_types_read_like_prose() -> None:
     assert "| `clusters` | map of string to VllmCluster or FrontierCluster |" in text
     assert "| `fallbacks` | list of string or null |" in text
     assert "| `kind` | `vllm` | required |" in text
+
+
+def test_committed_reference_is_up_to_date() -> None:
+    from pathlib import Path
+
+    committed = (Path(__file__).parents[3] / "policies" / "REFERENCE.md").read_text()
+    assert committed.rstrip("\n") == render_reference().rstrip("\n"), (
+        "policies/REFERENCE.md is stale: run `router policy reference --out policies/REFERENCE.md`"
+    )
