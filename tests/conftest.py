@@ -110,5 +110,15 @@ async def basic(emulator: EmulatorFactory, proxy: ProxyFactory) -> dict[str, Any
     return {"client": client, "pool": pool, "backup": backup, "frontier": frontier}
 
 
+async def single_pool(
+    emulator: EmulatorFactory, proxy: ProxyFactory, pool_limit: int = 8, **config: Any
+) -> tuple[TestServer, TestClient[Any, Any]]:
+    """A proxy over BASIC_POLICY whose every cluster is one emulator configured with ``config``."""
+    server = await emulator(model="small-model", lora=["extract-lora"], **config)
+    u = url(server)
+    client = await proxy(BASIC_POLICY.format(pool=u, backup=u, frontier=u, pool_limit=pool_limit))
+    return server, client
+
+
 def chat_body(model: str = "auto", content: str = "hello there", **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": content}], **extra}

@@ -69,11 +69,9 @@ class EventStream(Protocol):
 
     def events(self) -> AsyncIterator[bytes]:
         """Every event for the client, the first included, ending with ``data: [DONE]``."""
-        ...
 
     async def aclose(self) -> None:
         """Release the upstream connection (closing it if the stream was not read to the end)."""
-        ...
 
 
 class Transport(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.conftest import BASIC_POLICY, chat_body, url
+from tests.conftest import BASIC_POLICY, chat_body, single_pool, url
 
 
 def assert_openai_error(body: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +55,9 @@ async def test_unknown_alias_is_404(basic: dict[str, Any]) -> None:
 
 async def test_body_over_limit_is_413(emulator: Any, proxy: Any) -> None:
     pool = await emulator(model="small-model", lora=["extract-lora"])
-    policy = BASIC_POLICY.format(pool=url(pool), backup=url(pool), frontier=url(pool), pool_limit=8)
-    client = await proxy(policy, max_body_bytes=2048)
+    client = await proxy(
+        BASIC_POLICY.format(pool=url(pool), backup=url(pool), frontier=url(pool), pool_limit=8), max_body_bytes=2048
+    )
     resp = await client.post("/v1/chat/completions", json=chat_body(content="x" * 5000))
     assert resp.status == 413
     err = assert_openai_error(await resp.json())
@@ -73,16 +74,14 @@ async def test_unknown_path_and_method_are_openai_errors(basic: dict[str, Any]) 
 
 
 async def test_upstream_client_error_passes_through(emulator: Any, proxy: Any) -> None:
-    pool = await emulator(model="small-model", lora=["extract-lora"], failure_rate=1.0, failure_status=400)
-    client = await proxy(BASIC_POLICY.format(pool=url(pool), backup=url(pool), frontier=url(pool), pool_limit=8))
+    _, client = await single_pool(emulator, proxy, failure_rate=1.0, failure_status=400)
     resp = await client.post("/v1/chat/completions", json=chat_body("pinned"))
     assert resp.status == 400
     assert assert_openai_error(await resp.json())["message"] == "injected failure"
 
 
 async def test_every_target_failed_is_502(emulator: Any, proxy: Any) -> None:
-    pool = await emulator(model="small-model", lora=["extract-lora"], failure_rate=1.0)
-    client = await proxy(BASIC_POLICY.format(pool=url(pool), backup=url(pool), frontier=url(pool), pool_limit=8))
+    _, client = await single_pool(emulator, proxy, failure_rate=1.0)
     resp = await client.post("/v1/chat/completions", json=chat_body("pinned"))
     assert resp.status == 502
     err = assert_openai_error(await resp.json())
@@ -111,8 +110,7 @@ models:
 
 
 async def test_full_cluster_answers_503_fast_with_retry_after(emulator: Any, proxy: Any) -> None:
-    slow = await emulator(model="small-model", lora=["extract-lora"], ttft_ms=1500)
-    client = await proxy(BASIC_POLICY.format(pool=url(slow), backup=url(slow), frontier=url(slow), pool_limit=1))
+    _, client = await single_pool(emulator, proxy, pool_limit=1, ttft_ms=1500)
     holder = asyncio.create_task(client.post("/v1/chat/completions", json=chat_body("pinned", stream=True)))
     await asyncio.sleep(0.3)
     loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from router.emulator.app import STATE as EMU
-from tests.conftest import BASIC_POLICY, chat_body, url
+from tests.conftest import BASIC_POLICY, chat_body, single_pool, url
 
 
 async def test_pool_failure_falls_back_to_next_cluster(emulator: Any, proxy: Any) -> None:
@@ -34,8 +34,7 @@ async def test_dead_endpoint_is_skipped_within_the_cluster(emulator: Any, proxy:
 
 
 async def test_stream_broken_midway_ends_with_error_event_and_done(emulator: Any, proxy: Any) -> None:
-    flaky = await emulator(model="small-model", lora=["extract-lora"], break_stream_rate=1.0)
-    client = await proxy(BASIC_POLICY.format(pool=url(flaky), backup=url(flaky), frontier=url(flaky), pool_limit=8))
+    _, client = await single_pool(emulator, proxy, break_stream_rate=1.0)
     resp = await client.post("/v1/chat/completions", json=chat_body("pinned", stream=True))
     assert resp.status == 200
     raw = await resp.read()
@@ -48,8 +47,7 @@ async def test_stream_broken_midway_ends_with_error_event_and_done(emulator: Any
 
 
 async def test_client_disconnect_cancels_the_upstream_request(emulator: Any, proxy: Any) -> None:
-    slow = await emulator(model="small-model", lora=["extract-lora"], tokens_per_second=20, completion_tokens=200)
-    client = await proxy(BASIC_POLICY.format(pool=url(slow), backup=url(slow), frontier=url(slow), pool_limit=8))
+    slow, client = await single_pool(emulator, proxy, tokens_per_second=20, completion_tokens=200)
     resp = await client.post("/v1/chat/completions", json=chat_body("pinned", stream=True))
     assert resp.status == 200
     await resp.content.readany()
