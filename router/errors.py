@@ -118,6 +118,18 @@ class AttemptFailed(RouterError):
         self.timeout = timeout
 
 
+class ClassifierUnavailable(RouterError):
+    """The request could not be classified (encoder not loaded, failed, or too slow).
+
+    Never reaches a client: the pipeline routes the request by the rules without classification.
+    ``reason`` is the metric label (``unavailable``, ``encoder``, ``timeout``).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyIssue:
     """One problem in a policy file, located by file, line and key path."""

@@ -3,6 +3,9 @@
 ::
 
     features        router.chat.features             (skipped for pinned aliases)
+    classification  router.runtime.classify          (micro-batched encoder + heads; skipped for pinned
+                                                      aliases and policies without task/complexity rules;
+                                                      on failure the rules run without it)
     decision        router.policy.engine.decide      (pure)
     targets         decision.targets, in order       (route target, then fallbacks)
       admission     ClusterRuntime.try_acquire       (concurrency limit: full -> next target at once)
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -26,7 +29,17 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from router.chat import ChatRequest, features
-from router.errors import AttemptFailed, NoUpstreamAvailable, UpstreamError, UpstreamRejected, UpstreamTimeout
+from router.classifier.text import prompt_view
+from router.errors import (
+    AttemptFailed,
+    ClassifierUnavailable,
+    NoUpstreamAvailable,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+from router.explain import Classified
+from router.policy.compile import Policy
 from router.policy.engine import decide
 from router.runtime.clusters import ClusterRuntime, Endpoint
 from router.runtime.state import RouterState
@@ -54,6 +67,30 @@ class Pipeline:
     def __init__(self, state: RouterState) -> None:
         self.state = state
 
+    async def classify(
+        self, chat: ChatRequest, headers: Mapping[str, str], policy: Policy, force: bool = False
+    ) -> Classified:
+        """Features plus classification. ``force``: classify even if no rule would look (explain)."""
+        feats = features(chat, headers, headers.get(self.state.settings.tenant_header))
+        view = prompt_view(chat.parsed.messages)
+        runtime = self.state.classifier
+        if not policy.classifier.enabled or not (force or policy.needs_classifier):
+            return Classified(feats, "skipped", view)
+        if runtime is None:
+            reason = self.state.classifier_error
+            if reason is not None:
+                self.state.metrics.classifier_errors.labels("unavailable").inc()
+                return Classified(feats, "failed", view, error=reason)
+            return Classified(feats, "disabled", view)
+        try:
+            result, cached = await runtime.classify(view, policy)
+        except ClassifierUnavailable as exc:
+            self.state.metrics.classifier_errors.labels(exc.reason).inc()
+            return Classified(feats, "timeout" if exc.reason == "timeout" else "failed", view, error=exc.message)
+        self.state.metrics.classifications.labels(result.task, result.source).inc()
+        feats = replace(feats, task=result.task, task_confidence=result.confidence, complexity=result.complexity)
+        return Classified(feats, "cached" if cached else "classified", view, result)
+
     # -- stages up to the first byte ---------------------------------------------------------
     async def open(
         self, chat: ChatRequest, headers: Mapping[str, str], outcome: RequestOutcome
@@ -64,16 +101,29 @@ class Pipeline:
         decision = serving.policy.pinned.get(chat.alias)
         if decision is None:
             with tracer.start_as_current_span(n.SPAN_CLASSIFY) as span:
-                feats = features(chat, headers, headers.get(self.state.settings.tenant_header))
+                c = await self.classify(chat, headers, serving.policy)
+                feats = c.features
+                outcome.task, outcome.complexity = feats.task, feats.complexity
                 if span.is_recording():
                     span.set_attributes(
                         {
                             n.ROUTER_FEATURE_PROMPT_TOKENS: feats.prompt_tokens,
                             n.ROUTER_FEATURE_HAS_TOOLS: feats.has_tools,
                             n.ROUTER_FEATURE_HAS_IMAGES: feats.has_images,
-                            n.ROUTER_CLASSIFIER: "none",
+                            n.ROUTER_CLASSIFIER: c.status,
                         }
                     )
+                    if c.result is not None:
+                        span.set_attributes(
+                            {
+                                n.ROUTER_TASK: c.result.task,
+                                n.ROUTER_TASK_CONFIDENCE: c.result.confidence,
+                                n.ROUTER_TASK_SOURCE: c.result.source,
+                                n.ROUTER_COMPLEXITY: c.result.complexity,
+                            }
+                        )
+                    if c.error is not None:
+                        span.set_attribute(n.ROUTER_CLASSIFIER_ERROR, c.error)
             with tracer.start_as_current_span(n.SPAN_DECIDE) as span:
                 decision = decide(serving.policy, feats)
                 if span.is_recording():

@@ -37,6 +37,20 @@ class Settings(BaseModel):
         2.0, ge=0, le=3600, description="Seconds between policy file change checks (0: only on SIGHUP)."
     )
     drain_timeout_s: float = Field(30.0, ge=0, le=3600, description="Seconds to let streams finish on shutdown.")
+    classifier: bool = Field(
+        True,
+        description="Load the encoder and classify requests on rule-routed aliases (policy permitting). Off: "
+        "rules with task or complexity conditions never match.",
+    )
+    classifier_batch: int = Field(32, ge=1, le=256, description="Most texts per encoder forward pass.")
+    classifier_wait_ms: float = Field(
+        2.0, ge=0, le=100, description="How long a lone request waits for others to share its forward pass."
+    )
+    classifier_cache: int = Field(4096, ge=0, le=1_000_000, description="Embeddings kept in the LRU cache.")
+    classifier_timeout_ms: float = Field(
+        1000.0, gt=0, le=60_000, description="Classification slower than this falls back to rules without it."
+    )
+    encoder_threads: int = Field(0, ge=0, le=64, description="Torch threads for the encoder (0: torch's default).")
     access_log: bool = Field(True, description="Write one JSON access-log line per request.")
     log_level: str = Field("INFO", description="Python logging level.")
 

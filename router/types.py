@@ -24,6 +24,11 @@ class RequestFeatures:
     has_images: bool
     stream: bool
     last_user_message: str = ""
+    # The classifier's answers; None when the request was not classified (pinned alias, classifier off
+    # or failed), and then no task or complexity condition holds.
+    task: str | None = None
+    task_confidence: float | None = None
+    complexity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,7 @@ class Decision:
     targets: tuple[Target, ...]
     reason: str
     pinned: bool = False
+    rule: str | None = None  # the rule that matched; None for pinned aliases and default routes
 
     @property
     def primary(self) -> Target:
@@ -87,3 +93,5 @@ class RequestOutcome:
     ttft_s: float | None = None
     attempts: list[AttemptRecord] = field(default_factory=list)
     error_type: str | None = None
+    task: str | None = None
+    complexity: float | None = None

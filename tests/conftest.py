@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from router.classifier.predict import ClassifierModel
 from router.emulator.app import create_emulator
 from router.emulator.config import EmulatorConfig
 from router.http.app import create_app
@@ -75,6 +76,12 @@ async def emulator(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> Emul
     return make
 
 
+@pytest.fixture(scope="session")
+def classifier_model() -> ClassifierModel:
+    """The real encoder and shipped heads, loaded once for the whole run (about 5 s)."""
+    return ClassifierModel.load()
+
+
 @pytest.fixture
 def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
@@ -89,11 +96,18 @@ async def proxy(
     tmp_path: Path,
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> ProxyFactory:
-    async def make(policy: str, **settings: Any) -> TestClient[Any, Any]:
+    async def make(policy: str, model: ClassifierModel | None = None, **settings: Any) -> TestClient[Any, Any]:
+        """A proxy over ``policy``; classification only with a (shared, loaded) ``model``."""
         path = tmp_path / "policy.yaml"
         path.write_text(policy)
         values: dict[str, Any] = {"policies": path, "reload_interval_s": 0.2, "access_log": True, **settings}
-        app = create_app(Settings(**values), env={"TEST_FRONTIER_KEY": "sk-test"}, tracer_provider=spans[0])
+        values.setdefault("classifier", model is not None)
+        app = create_app(
+            Settings(**values),
+            env={"TEST_FRONTIER_KEY": "sk-test"},
+            tracer_provider=spans[0],
+            classifier_model=model,
+        )
         client: TestClient[Any, Any] = await aiohttp_client(app)
         return client
 

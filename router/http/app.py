@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -11,17 +12,21 @@ import aiohttp
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
+from router.classifier.predict import ClassifierModel
 from router.http import handlers
 from router.http.keys import PIPELINE, STATE
 from router.http.middleware import api_middleware
 from router.pipeline import Pipeline
 from router.policy.compile import load_policy
 from router.runtime import health, reload
+from router.runtime.classify import ClassifierRuntime
 from router.runtime.clusters import EmulatedUpstreams, Upstreams, build_upstreams
 from router.runtime.state import RouterState, Serving
 from router.settings import Settings
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -29,8 +34,13 @@ def create_app(
     *,
     env: Mapping[str, str] | None = None,
     tracer_provider: TracerProvider | None = None,
+    classifier_model: ClassifierModel | None = None,
 ) -> web.Application:
-    """Build the proxy. Raises :class:`~router.errors.PolicyError` if the policy does not load."""
+    """Build the proxy. Raises :class:`~router.errors.PolicyError` if the policy does not load.
+
+    ``classifier_model``: an already loaded encoder and heads (tests share one); otherwise the classifier's
+    cleanup context loads them when ``settings.classifier`` is on.
+    """
     env = dict(os.environ if env is None else env)
     policy = load_policy(settings.policies, env)
     metrics = Metrics()
@@ -40,14 +50,16 @@ def create_app(
         tracing=build_tracing(env, tracer_provider),
         serving=Serving(policy, Upstreams({})),
         env=env,
+        classifier_model=classifier_model,
     )
     metrics.policy_ok.set(1)
     metrics.policy_loaded_at.set(time.time())
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     app[STATE] = state
     app[PIPELINE] = Pipeline(state)
-    app.cleanup_ctx.extend([_tracing_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx])
+    app.cleanup_ctx.extend([_tracing_ctx, _classifier_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx])
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
+    app.router.add_post("/v1/route/explain", handlers.route_explain)
     app.router.add_get("/v1/models", handlers.list_models)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
@@ -58,6 +70,44 @@ def create_app(
 async def _tracing_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     app[STATE].tracing.shutdown()
+
+
+async def _classifier_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the encoder and heads once per process (off the loop), then run the batcher.
+
+    A load failure is not fatal: requests route by the rules without classification, and the failure
+    shows in ``router_classifier_up``, ``/readyz`` and the classify spans.
+    """
+    state = app[STATE]
+    s = state.settings
+    if s.classifier:
+        started = time.perf_counter()
+        try:
+            model = state.classifier_model
+            if model is None:
+                model = await asyncio.to_thread(ClassifierModel.load, s.encoder_threads)
+        except Exception as exc:
+            log.exception("classifier failed to load; routing by rules without classification")
+            state.classifier_error = f"load failed: {type(exc).__name__}: {exc}"
+            state.metrics.classifier_up.set(0)
+        else:
+            runtime = ClassifierRuntime(
+                model,
+                state.metrics,
+                batch=s.classifier_batch,
+                wait_ms=s.classifier_wait_ms,
+                cache_size=s.classifier_cache,
+                timeout_ms=s.classifier_timeout_ms,
+            )
+            runtime.start()
+            state.classifier = runtime
+            log.info("classifier ready in %.1f s (%s)", time.perf_counter() - started, model.name)
+    try:
+        yield
+    finally:
+        if state.classifier is not None:
+            await state.classifier.stop()
+            state.classifier = None
 
 
 async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:

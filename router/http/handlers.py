@@ -7,9 +7,11 @@ from aiohttp import web
 
 from router.chat import estimate_prompt_tokens, parse_chat_request
 from router.errors import PayloadTooLarge
+from router.explain import document
 from router.http.keys import OUTCOME, PIPELINE, STATE
 from router.http.middleware import router_headers
 from router.pipeline import OpenStream
+from router.policy.engine import explain
 from router.policy.schema import VllmCluster
 from router.telemetry.metrics import CONTENT_TYPE
 
@@ -50,6 +52,19 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def route_explain(request: web.Request) -> web.Response:
+    """The whole decision for a chat request, without calling any upstream."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[STATE].settings.max_body_bytes
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.") from None
+    chat = parse_chat_request(raw)
+    policy = request.app[STATE].serving.policy
+    classified = await request.app[PIPELINE].classify(chat, request.headers, policy, force=True)
+    return _json(document(policy, classified, explain(policy, classified.features)))
+
+
 async def list_models(request: web.Request) -> web.Response:
     policy = request.app[STATE].serving.policy
     data = [{"id": name, "object": "model", "created": 0, "owned_by": "hybrid-llm-router"} for name in policy.models]
@@ -77,10 +92,18 @@ async def readyz(request: web.Request) -> web.Response:
         else:
             clusters[name] = {"ready": True, "provider": c.provider}
             reachable = True
+    if state.classifier is not None:
+        classifier = {"status": "failed" if state.classifier.failed else "ready", "error": state.classifier.failed}
+    elif state.classifier_error is not None:
+        classifier = {"status": "failed", "error": state.classifier_error}
+    else:
+        classifier = {"status": "disabled", "error": None}
+    # A failed classifier does not make the proxy unready: requests still route, by rules without it.
     body = {
         "status": "ready" if reachable else "not ready",
         "policy_files": list(serving.policy.files),
         "last_reload_error": state.last_reload_error,
+        "classifier": classifier,
         "clusters": clusters,
     }
     return _json(body, 200 if reachable else 503)

@@ -50,6 +50,8 @@ def router_headers(outcome: RequestOutcome) -> dict[str, str]:
         headers["x-router-cluster"] = outcome.cluster
     if outcome.upstream_model:
         headers["x-router-upstream-model"] = outcome.upstream_model
+    if outcome.task:
+        headers["x-router-task"] = outcome.task
     return headers
 
 

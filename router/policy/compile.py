@@ -7,6 +7,7 @@ raises :class:`~router.errors.PolicyError` carrying every issue with file, line 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,18 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from router.classifier.labels import TASKS
 from router.errors import PolicyError, PolicyIssue
-from router.policy.schema import Cluster, FrontierCluster, Match, ModelAlias, PolicyFile, Route, VllmCluster
+from router.policy.schema import (
+    ClassifierSettings,
+    Cluster,
+    FrontierCluster,
+    Match,
+    ModelAlias,
+    PolicyFile,
+    Route,
+    VllmCluster,
+)
 from router.policy.yamlsrc import KeyPath, SourceDoc, dotted, parse_yaml
 from router.types import Decision, Target
 
@@ -30,6 +41,14 @@ class CompiledRoute:
     decision: Decision
     file: str
     line: int | None
+    regex: re.Pattern[str] | None = None
+    keywords: re.Pattern[str] | None = None
+
+
+def keyword_pattern(words: Sequence[str]) -> re.Pattern[str]:
+    """Whole words or phrases, case-insensitive; inner whitespace matches any run of whitespace."""
+    parts = sorted((r"\s+".join(map(re.escape, w.split())) for w in words), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,9 +58,19 @@ class Policy:
     files: tuple[str, ...]
     clusters: Mapping[str, VllmCluster | FrontierCluster]
     models: Mapping[str, ModelAlias]
-    routes: tuple[CompiledRoute, ...]
+    routes: tuple[CompiledRoute, ...]  # in evaluation order: priority (highest first), then file order
     pinned: Mapping[str, Decision]
     defaults: Mapping[str, Decision]
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
+    low_confidence: Decision | None = None
+
+    @property
+    def needs_classifier(self) -> bool:
+        """Classifying a request can change its route (otherwise the pipeline skips it)."""
+        if not self.classifier.enabled:
+            return False
+        return self.low_confidence is not None or any(r.route.match.uses_classifier for r in self.routes)
+
     fingerprint: str = ""
     warnings: tuple[str, ...] = field(default=())
 
@@ -134,7 +163,15 @@ class _Merger:
         self.models: dict[str, tuple[ModelAlias, _Where]] = {}
         self.routes: list[tuple[Route, _Where]] = []
         route_names: dict[str, _Where] = {}
+        self.classifier: tuple[ClassifierSettings, _Where] | None = None
         for doc, pf in docs:
+            if pf.classifier is not None:
+                at = _Where(doc, ("classifier",))
+                if self.classifier is not None:
+                    first = self.classifier[1].doc.file
+                    self.issues.append(at.issue((), f"`classifier` is set in more than one file (also in {first})"))
+                else:
+                    self.classifier = (pf.classifier, at)
             for name, cluster in pf.clusters.items():
                 self._add(self.clusters, "cluster", name, cluster, _Where(doc, ("clusters", name)))
             for name, alias in pf.models.items():
@@ -179,6 +216,39 @@ class _Merger:
             for i, m in enumerate(route.match.models or []):
                 if m not in self.models:
                     self.issues.append(where.issue(("match", "models", i), f"unknown model alias {m!r}"))
+            self._check_tasks(where, route.match)
+        self._check_classifier()
+
+    def _task_names(self) -> set[str]:
+        custom = set(self.classifier[0].tasks) if self.classifier else set()
+        return set(TASKS) | custom
+
+    def _check_tasks(self, where: _Where, match: Match) -> None:
+        known = self._task_names()
+        for i, t in enumerate(match.tasks or []):
+            if t not in known:
+                self.issues.append(
+                    where.issue(
+                        ("match", "tasks", i),
+                        f"unknown task {t!r}: one of {', '.join(TASKS)} or a `classifier.tasks` name",
+                    )
+                )
+        if match.uses_classifier and self.classifier is not None and not self.classifier[0].enabled:
+            self.issues.append(where.issue(("match",), "task/complexity condition, but `classifier.enabled` is false"))
+
+    def _check_classifier(self) -> None:
+        if self.classifier is None:
+            return
+        settings, where = self.classifier
+        if settings.low_confidence_route is not None and settings.low_confidence_route not in self.route_by_name:
+            self.issues.append(
+                where.issue(("low_confidence_route",), f"route {settings.low_confidence_route!r} is not defined")
+            )
+        for name in settings.tasks:
+            if name in TASKS:
+                self.issues.append(
+                    where.issue(("tasks", name), f"{name!r} is a trained label; a custom task needs its own name")
+                )
 
     def _check_target(self, where: _Where, cluster: str, adapter: str | None) -> None:
         if cluster not in self.clusters:
@@ -245,7 +315,20 @@ class _Merger:
         for route, where in self.routes:
             reason = route.description or f"rule {route.name!r} matched ({describe_match(route.match)})"
             decision = Decision(route.name, self._chain(route.cluster, route.adapter, route.fallbacks), reason)
-            routes.append(CompiledRoute(route, decision, where.doc.file, where.doc.line_of(where.path)))
+            m = route.match
+            routes.append(
+                CompiledRoute(
+                    route,
+                    decision,
+                    where.doc.file,
+                    where.doc.line_of(where.path),
+                    re.compile(m.regex) if m.regex is not None else None,
+                    keyword_pattern(m.keywords) if m.keywords is not None else None,
+                )
+            )
+        # Stable sort: equal priorities keep file order.
+        routes.sort(key=lambda r: -r.route.priority)
+        rules = tuple(r for r in routes if not r.route.target_only)
         pinned: dict[str, Decision] = {}
         defaults: dict[str, Decision] = {}
         for name, (alias, _) in self.models.items():
@@ -256,6 +339,11 @@ class _Merger:
                 assert alias.default_route is not None  # the schema guarantees one of the two
                 d = next(r.decision for r in routes if r.route.name == alias.default_route)
                 defaults[name] = Decision(d.route, d.targets, f"no rule matched; default route of alias {name!r}")
+        classifier = self.classifier[0] if self.classifier else ClassifierSettings()
+        low_confidence = None
+        if classifier.low_confidence_route is not None:
+            d = next(r.decision for r in routes if r.route.name == classifier.low_confidence_route)
+            low_confidence = Decision(d.route, d.targets, "low-confidence route")
         warnings = tuple(
             f"cluster {n!r}: endpoint `emulated` is served only with --emulate-missing"
             for n, (c, _) in self.clusters.items()
@@ -265,9 +353,11 @@ class _Merger:
             files=files,
             clusters={n: c for n, (c, _) in self.clusters.items()},
             models={n: a for n, (a, _) in self.models.items()},
-            routes=tuple(routes),
+            routes=rules,
             pinned=pinned,
             defaults=defaults,
+            classifier=classifier,
+            low_confidence=low_confidence,
             fingerprint=fingerprint,
             warnings=warnings,
         )

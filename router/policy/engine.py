@@ -1,48 +1,126 @@
 """The pure decision: (policy, request features) -> route, ordered targets, reason.
 
-No I/O, no clock, no randomness: the same inputs always give the same decision.
+No I/O, no clock, no randomness: the same inputs always give the same decision. Rules are tried in
+priority order (highest first, then file order); the first whose every condition holds wins. When none
+does, a low-confidence classification takes the policy's ``classifier.low_confidence_route`` and anything
+else its alias's ``default_route``. Every decision carries a one-line reason naming the rule and the
+actual values that satisfied it; :func:`explain` gives the same walk with the verdict on every rule.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from router.errors import ModelNotFound
-from router.policy.compile import Policy
-from router.policy.schema import Match
+from router.policy.compile import CompiledRoute, Policy
 from router.types import Decision, RequestFeatures
 
 
-def mismatch(match: Match, f: RequestFeatures) -> str | None:
-    """Why ``match`` does not hold for ``f`` (a short phrase), or ``None`` if it matches."""
-    if match.models is not None and f.alias not in match.models:
-        return f"model {f.alias!r} not in {match.models}"
-    if match.tenants is not None and f.tenant not in match.tenants:
-        return f"tenant {f.tenant!r} not in {match.tenants}"
-    if match.headers is not None:
-        for name, want in match.headers.items():
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """One rule as evaluated for one request (explain output)."""
+
+    route: str
+    file: str
+    line: int | None
+    priority: int
+    matched: bool
+    why: str  # the failing condition, or the satisfied ones with their values
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    decision: Decision
+    rules: tuple[RuleVerdict, ...]
+    low_confidence: bool
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def evaluate(rule: CompiledRoute, f: RequestFeatures, min_confidence: float) -> tuple[bool, str]:
+    """Whether ``rule`` matches ``f``, and why: the first failing condition, or every condition that held."""
+    m = rule.route.match
+    held: list[str] = []
+    if m.models is not None:
+        if f.alias not in m.models:
+            return False, f"model {f.alias!r} not in {m.models}"
+        held.append(f"model {f.alias!r}")
+    if m.tenants is not None:
+        if f.tenant not in m.tenants:
+            return False, f"tenant {f.tenant!r} not in {m.tenants}"
+        held.append(f"tenant {f.tenant!r}")
+    if m.headers is not None:
+        for name, expected in m.headers.items():
             got = f.headers.get(name)
             if got is None:
-                return f"header {name!r} absent"
-            if want != "*" and got != want:
-                return f"header {name!r} is not {want!r}"
-    if match.min_prompt_tokens is not None and f.prompt_tokens < match.min_prompt_tokens:
-        return f"prompt tokens {f.prompt_tokens} < {match.min_prompt_tokens}"
-    if match.max_prompt_tokens is not None and f.prompt_tokens > match.max_prompt_tokens:
-        return f"prompt tokens {f.prompt_tokens} > {match.max_prompt_tokens}"
-    if match.has_tools is not None and f.has_tools != match.has_tools:
-        return f"has_tools is {f.has_tools}"
-    if match.has_images is not None and f.has_images != match.has_images:
-        return f"has_images is {f.has_images}"
-    if match.stream is not None and f.stream != match.stream:
-        return f"stream is {f.stream}"
-    return None
+                return False, f"header {name!r} absent"
+            if expected != "*" and got != expected:
+                return False, f"header {name!r} is {got!r}, not {expected!r}"
+            held.append(f"header {name}={got!r}")
+    if m.min_prompt_tokens is not None:
+        if f.prompt_tokens < m.min_prompt_tokens:
+            return False, f"prompt tokens {f.prompt_tokens} < {m.min_prompt_tokens}"
+        held.append(f"prompt tokens {f.prompt_tokens} ≥ {m.min_prompt_tokens}")
+    if m.max_prompt_tokens is not None:
+        if f.prompt_tokens > m.max_prompt_tokens:
+            return False, f"prompt tokens {f.prompt_tokens} > {m.max_prompt_tokens}"
+        held.append(f"prompt tokens {f.prompt_tokens} ≤ {m.max_prompt_tokens}")
+    for flag, value, want in (
+        ("has_tools", f.has_tools, m.has_tools),
+        ("has_images", f.has_images, m.has_images),
+        ("stream", f.stream, m.stream),
+    ):
+        if want is not None:
+            if value != want:
+                return False, f"{flag} is {value}"
+            held.append(f"{flag} {value}")
+    if m.tasks is not None:
+        if f.task is None or f.task_confidence is None:
+            return False, "request not classified"
+        if f.task not in m.tasks:
+            return False, f"task {f.task} not in {m.tasks}"
+        need = m.min_task_confidence if m.min_task_confidence is not None else min_confidence
+        if f.task_confidence < need:
+            return False, f"task {f.task} confidence {_fmt(f.task_confidence)} < {_fmt(need)}"
+        held.append(f"task {f.task} ({_fmt(f.task_confidence)} ≥ {_fmt(need)})")
+    if m.max_task_confidence is not None:
+        if f.task_confidence is None:
+            return False, "request not classified"
+        if f.task_confidence > m.max_task_confidence:
+            return False, f"task confidence {_fmt(f.task_confidence)} > {_fmt(m.max_task_confidence)}"
+        held.append(f"task confidence {_fmt(f.task_confidence)} ≤ {_fmt(m.max_task_confidence)}")
+    if m.min_complexity is not None or m.max_complexity is not None:
+        if f.complexity is None:
+            return False, "request not classified"
+        if m.min_complexity is not None:
+            if f.complexity < m.min_complexity:
+                return False, f"complexity {_fmt(f.complexity)} < {_fmt(m.min_complexity)}"
+            held.append(f"complexity {_fmt(f.complexity)} ≥ {_fmt(m.min_complexity)}")
+        if m.max_complexity is not None:
+            if f.complexity > m.max_complexity:
+                return False, f"complexity {_fmt(f.complexity)} > {_fmt(m.max_complexity)}"
+            held.append(f"complexity {_fmt(f.complexity)} ≤ {_fmt(m.max_complexity)}")
+    if rule.regex is not None:
+        hit = rule.regex.search(f.last_user_message)
+        if hit is None:
+            return False, f"regex {rule.regex.pattern!r} not found"
+        held.append(f"regex found {hit.group(0)[:40]!r}")
+    if rule.keywords is not None:
+        hit = rule.keywords.search(f.last_user_message)
+        if hit is None:
+            return False, "no keyword found"
+        held.append(f"keyword {hit.group(0)!r}")
+    return True, ", ".join(held) or "matches everything"
 
 
-def is_pinned(policy: Policy, alias: str) -> bool:
-    return alias in policy.pinned
+def _low_confidence(policy: Policy, f: RequestFeatures) -> bool:
+    c = f.task_confidence
+    return c is not None and c < policy.classifier.min_confidence
 
 
-def decide(policy: Policy, f: RequestFeatures) -> Decision:
-    """Pinned aliases answer at once; routed aliases take the first matching rule, else their default."""
+def _walk(policy: Policy, f: RequestFeatures, verdicts: list[RuleVerdict] | None) -> Decision:
     pinned = policy.pinned.get(f.alias)
     if pinned is not None:
         return pinned
@@ -52,7 +130,46 @@ def decide(policy: Policy, f: RequestFeatures) -> Decision:
             f"The model `{f.alias}` does not exist. Available: {', '.join(sorted(policy.models))}.",
             param="model",
         )
-    for compiled in policy.routes:
-        if mismatch(compiled.route.match, f) is None:
-            return compiled.decision
+    min_confidence = policy.classifier.min_confidence
+    chosen: Decision | None = None
+    for rule in policy.routes:
+        if chosen is not None:
+            if verdicts is None:
+                break
+            verdicts.append(
+                RuleVerdict(rule.route.name, rule.file, rule.line, rule.route.priority, False, "not reached")
+            )
+            continue
+        matched, why = evaluate(rule, f, min_confidence)
+        if verdicts is not None:
+            verdicts.append(RuleVerdict(rule.route.name, rule.file, rule.line, rule.route.priority, matched, why))
+        if matched:
+            note = f" ({rule.route.description})" if rule.route.description else ""
+            chosen = replace(rule.decision, reason=f"rule {rule.route.name!r}: {why}{note}", rule=rule.route.name)
+    if chosen is not None:
+        return chosen
+    if _low_confidence(policy, f) and policy.low_confidence is not None:
+        return replace(
+            policy.low_confidence,
+            reason=f"no rule matched; task {f.task} confidence {_fmt(f.task_confidence or 0.0)} < "
+            f"{_fmt(min_confidence)}: low-confidence route",
+        )
+    if f.task is not None:
+        return replace(
+            default,
+            reason=f"no rule matched (task {f.task} {_fmt(f.task_confidence or 0.0)}, complexity "
+            f"{_fmt(f.complexity or 0.0)}); default route of alias {f.alias!r}",
+        )
     return default
+
+
+def decide(policy: Policy, f: RequestFeatures) -> Decision:
+    """Pinned aliases answer at once; routed aliases take the first matching rule, else their default."""
+    return _walk(policy, f, None)
+
+
+def explain(policy: Policy, f: RequestFeatures) -> Trace:
+    """The same decision as :func:`decide`, with the verdict on every rule (rules after the match: not reached)."""
+    verdicts: list[RuleVerdict] = []
+    decision = _walk(policy, f, verdicts)
+    return Trace(decision, tuple(verdicts), _low_confidence(policy, f) and not decision.pinned)

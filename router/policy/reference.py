@@ -9,7 +9,17 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from router.policy.schema import FrontierCluster, Match, ModelAlias, PolicyFile, Route, Timeouts, VllmCluster
+from router.policy.schema import (
+    ClassifierSettings,
+    CustomTask,
+    FrontierCluster,
+    Match,
+    ModelAlias,
+    PolicyFile,
+    Route,
+    Timeouts,
+    VllmCluster,
+)
 
 SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("Policy file (top level)", PolicyFile),
@@ -19,6 +29,8 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("Model alias", ModelAlias),
     ("Route", Route),
     ("Match", Match),
+    ("Classifier", ClassifierSettings),
+    ("Custom task", CustomTask),
 )
 
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from router.classifier.predict import ClassifierModel
 from router.policy.compile import Policy
+from router.runtime.classify import ClassifierRuntime
 from router.runtime.clusters import Upstreams
 from router.runtime.devstack import EmulatorFleet
 from router.settings import Settings
@@ -36,3 +38,7 @@ class RouterState:
     fleet: EmulatorFleet = field(default_factory=EmulatorFleet)
     access_log: logging.Logger = field(default_factory=lambda: logging.getLogger("router.access"))
     last_reload_error: str | None = None
+    # The classifier: None until loaded, or when disabled, or when loading failed (then the error).
+    classifier: ClassifierRuntime | None = None
+    classifier_error: str | None = None
+    classifier_model: ClassifierModel | None = None  # injected (tests share one loaded model)

@@ -72,6 +72,36 @@ class Metrics:
         self.endpoint_up = Gauge(
             n.M_ENDPOINT_UP, "1 if the endpoint's last health check passed.", ("cluster", "endpoint"), registry=r
         )
+        self.classifications = Counter(
+            n.M_CLASSIFICATIONS,
+            "Requests classified, by task label and source (head: trained head, custom: policy examples).",
+            ("task", "source"),
+            registry=r,
+        )
+        self.classify_duration = Histogram(
+            n.M_CLASSIFY_DURATION,
+            "Time a request spent being classified (queueing, batching, encoding, heads).",
+            buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.classifier_batch = Histogram(
+            n.M_CLASSIFIER_BATCH,
+            "Texts per encoder forward pass (micro-batching).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.classifier_cache = Counter(
+            n.M_CLASSIFIER_CACHE, "Embedding cache lookups, by result (hit/miss).", ("result",), registry=r
+        )
+        self.classifier_errors = Counter(
+            n.M_CLASSIFIER_ERRORS,
+            "Requests routed without classification because the classifier failed, by reason.",
+            ("reason",),
+            registry=r,
+        )
+        self.classifier_up = Gauge(
+            n.M_CLASSIFIER_UP, "1 if the encoder and heads are loaded and the last batch succeeded.", registry=r
+        )
         self.genai_tokens = Histogram(
             n.M_GENAI_TOKEN_USAGE,
             "GenAI: tokens used per operation (gen_ai.client.token.usage).",

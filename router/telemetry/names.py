@@ -54,7 +54,12 @@ ROUTER_NEXT_REASON: Final = "router.next_reason"
 ROUTER_FEATURE_PROMPT_TOKENS: Final = "router.features.prompt_tokens"
 ROUTER_FEATURE_HAS_TOOLS: Final = "router.features.has_tools"
 ROUTER_FEATURE_HAS_IMAGES: Final = "router.features.has_images"
-ROUTER_CLASSIFIER: Final = "router.classifier"
+ROUTER_CLASSIFIER: Final = "router.classifier"  # classified | cached | skipped | failed | timeout | disabled
+ROUTER_TASK: Final = "router.task"
+ROUTER_TASK_CONFIDENCE: Final = "router.task_confidence"
+ROUTER_TASK_SOURCE: Final = "router.task_source"  # head | custom
+ROUTER_COMPLEXITY: Final = "router.complexity"
+ROUTER_CLASSIFIER_ERROR: Final = "router.classifier.error"
 
 # -- Prometheus metrics (router_*) and the GenAI client metrics
 M_REQUESTS: Final = "router_requests"  # counter -> router_requests_total
@@ -69,6 +74,12 @@ M_POLICY_RELOADS: Final = "router_policy_reloads"
 M_POLICY_LAST_RELOAD_OK: Final = "router_policy_last_reload_success"
 M_POLICY_LOADED_AT: Final = "router_policy_loaded_timestamp_seconds"
 M_ENDPOINT_UP: Final = "router_endpoint_up"
+M_CLASSIFICATIONS: Final = "router_classifications"  # -> router_classifications_total{task,source}
+M_CLASSIFY_DURATION: Final = "router_classify_duration_seconds"
+M_CLASSIFIER_BATCH: Final = "router_classifier_batch_size"
+M_CLASSIFIER_CACHE: Final = "router_classifier_cache_lookups"  # {result=hit|miss}
+M_CLASSIFIER_ERRORS: Final = "router_classifier_errors"  # {reason=encoder|timeout|unavailable}
+M_CLASSIFIER_UP: Final = "router_classifier_up"
 M_GENAI_TOKEN_USAGE: Final = "gen_ai_client_token_usage"
 M_GENAI_DURATION: Final = "gen_ai_client_operation_duration_seconds"
 M_GENAI_TTFC: Final = "gen_ai_client_operation_time_to_first_chunk_seconds"

@@ -37,7 +37,7 @@ async def test_server_span_continues_the_callers_trace(basic: dict[str, Any], sp
     attrs = server.attributes or {}
     assert attrs["router.route"] == "general"
     assert attrs["router.cluster"] == "pool"
-    assert attrs["router.reason"] == "default to the pool"
+    assert attrs["router.reason"] == "rule 'general': model 'auto' (default to the pool)"
     assert attrs["http.response.status_code"] == 200
 
 

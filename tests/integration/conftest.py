@@ -71,7 +71,9 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
     procs: list[Proc] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> Proc:
-        full = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", **(env or {})}
+        # The encoder costs seconds and hundreds of MB per process: only tests that route by task load it.
+        base = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "ROUTER_CLASSIFIER": "false"}
+        full = {**os.environ, **base, **(env or {})}
         proc = Proc(list(args), full, tmp_path / f"proc-{len(procs)}.log")
         procs.append(proc)
         return proc

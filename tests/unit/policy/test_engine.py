@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router.errors import ModelNotFound
-from router.policy.compile import compile_texts
-from router.policy.engine import decide, mismatch
+from router.policy.compile import CompiledRoute, Policy, compile_texts
+from router.policy.engine import decide, evaluate, explain
 from router.types import RequestFeatures
 
 POLICY = compile_texts(
@@ -86,8 +86,13 @@ def test_unknown_alias_is_model_not_found() -> None:
     assert "auto, other, pinned" in info.value.message
 
 
+def mismatch(rule: CompiledRoute, f: RequestFeatures) -> str | None:
+    matched, why = evaluate(rule, f, 0.5)
+    return None if matched else why
+
+
 def test_mismatch_explains_why() -> None:
-    rule = {r.route.name: r.route.match for r in POLICY.routes}
+    rule = {r.route.name: r for r in POLICY.routes}
     assert mismatch(rule["team"], feats()) == "header 'x-team' absent"
     assert mismatch(rule["long"], feats()) == "prompt tokens 10 < 1000"
     assert mismatch(rule["tools"], feats("other")) == "model 'other' not in ['auto']"
@@ -119,5 +124,99 @@ def test_decision_is_the_first_rule_that_matches(
     if alias == "pinned":
         assert d.pinned
         return
-    matching = [r for r in POLICY.routes if mismatch(r.route.match, f) is None]
+    matching = [r for r in POLICY.routes if mismatch(r, f) is None]
     assert d.route == (matching[0].route.name if matching else "general")
+
+
+CLASSIFIED = compile_texts(
+    [
+        (
+            "c.yaml",
+            """
+version: 1
+clusters:
+  small: {kind: vllm, endpoints: ["http://s/v1"], model: m, adapters: [ext]}
+  big: {kind: vllm, endpoints: ["http://b/v1"], model: m}
+  mini: {kind: vllm, endpoints: ["http://m/v1"], model: m}
+models:
+  auto: {default_route: general}
+classifier:
+  min_confidence: 0.6
+  low_confidence_route: unsure
+  tasks:
+    triage: {examples: [a, b, c]}
+routes:
+  - {name: general, target_only: true, cluster: small}
+  - {name: unsure, target_only: true, cluster: mini}
+  - {name: extraction, match: {tasks: [extraction]}, cluster: small, adapter: ext}
+  - {name: hard, priority: 10, match: {tasks: [extraction, triage], min_complexity: 0.7}, cluster: big}
+  - {name: loose, match: {tasks: [coding], min_task_confidence: 0.3}, cluster: big}
+  - {name: doubtful, match: {max_task_confidence: 0.2}, cluster: big}
+  - {name: legal, priority: 5, match: {keywords: [subpoena, "cease and desist"]}, cluster: big}
+  - {name: ticket, priority: 5, match: {regex: "(?i)ticket #[0-9]+"}, cluster: big}
+  - {name: easy, match: {max_complexity: 0.1}, cluster: mini}
+""",
+        )
+    ],
+    env={},
+)
+
+
+def cfeats(task: str | None, confidence: float | None, complexity: float | None, text: str = "") -> RequestFeatures:
+    return feats(task=task, task_confidence=confidence, complexity=complexity, last_user_message=text)
+
+
+@pytest.mark.parametrize(
+    ("f", "route", "rule"),
+    [
+        (cfeats("extraction", 0.9, 0.3), "extraction", "extraction"),
+        # Priority: `hard` is listed after `extraction` but evaluated first.
+        (cfeats("extraction", 0.9, 0.8), "hard", "hard"),
+        (cfeats("triage", 0.8, 0.9), "hard", "hard"),
+        # Below the policy's min_confidence a task condition does not hold ...
+        (cfeats("extraction", 0.55, 0.3), "unsure", None),
+        # ... unless the rule sets its own threshold.
+        (cfeats("coding", 0.35, 0.3), "loose", "loose"),
+        (cfeats("math", 0.15, 0.3), "doubtful", "doubtful"),
+        (cfeats("math", 0.9, 0.05), "easy", "easy"),
+        (cfeats("math", 0.9, 0.3), "general", None),
+        # Keywords are whole words, case-insensitive; phrases match across whitespace.
+        (cfeats("math", 0.9, 0.3, "We got a SUBPOENA today"), "legal", "legal"),
+        (cfeats("math", 0.9, 0.3, "send a cease  and\ndesist letter"), "legal", "legal"),
+        (cfeats("math", 0.9, 0.3, "subpoenas are common"), "general", None),
+        (cfeats("math", 0.9, 0.3, "about Ticket #4471"), "ticket", "ticket"),
+        # Not classified (encoder down): task and complexity conditions never hold; the default applies.
+        (cfeats(None, None, None), "general", None),
+    ],
+)
+def test_classified_rules(f: RequestFeatures, route: str, rule: str | None) -> None:
+    d = decide(CLASSIFIED, f)
+    assert (d.route, d.rule) == (route, rule)
+
+
+def test_reason_names_the_rule_and_the_values() -> None:
+    d = decide(CLASSIFIED, cfeats("extraction", 0.91, 0.82))
+    assert d.reason == "rule 'hard': task extraction (0.91 ≥ 0.60), complexity 0.82 ≥ 0.70"
+    low = decide(CLASSIFIED, cfeats("extraction", 0.42, 0.3))
+    assert low.reason == "no rule matched; task extraction confidence 0.42 < 0.60: low-confidence route"
+    assert low.primary.cluster == "mini"
+
+
+def test_explain_gives_a_verdict_on_every_rule() -> None:
+    trace = explain(CLASSIFIED, cfeats("extraction", 0.9, 0.3))
+    verdicts = {v.route: v for v in trace.rules}
+    assert [v.route for v in trace.rules][:3] == ["hard", "legal", "ticket"]  # priority order
+    assert verdicts["hard"].why == "complexity 0.30 < 0.70"
+    assert verdicts["legal"].why == "no keyword found"
+    assert verdicts["extraction"].matched
+    assert verdicts["easy"].why == "not reached"
+    assert trace.decision.route == "extraction"
+    assert not trace.low_confidence
+    assert explain(CLASSIFIED, cfeats("math", 0.3, 0.5)).low_confidence
+
+
+def test_target_only_routes_are_not_rules() -> None:
+    policy: Policy = CLASSIFIED
+    assert {r.route.name for r in policy.routes}.isdisjoint({"general", "unsure"})
+    assert policy.needs_classifier
+    assert not POLICY.needs_classifier

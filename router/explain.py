@@ -1,0 +1,74 @@
+"""The decision trace of one request as a JSON document: ``POST /v1/route/explain`` and ``router explain``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from router.classifier.predict import Classification
+from router.classifier.text import PromptView
+from router.policy.compile import Policy
+from router.policy.engine import Trace
+from router.types import RequestFeatures
+
+
+@dataclass
+class Classified:
+    """A request's features with the classifier's answer (or why there is none)."""
+
+    features: RequestFeatures
+    status: str  # classified | cached | skipped | disabled | failed | timeout
+    view: PromptView
+    result: Classification | None = None
+    error: str | None = None
+
+
+def document(policy: Policy, c: Classified, trace: Trace) -> dict[str, Any]:
+    f = c.features
+    d = trace.decision
+    classifier: dict[str, Any] = {"status": c.status, "embedded_text": c.view.embed_text}
+    if c.result is not None:
+        r = c.result
+        classifier.update(
+            task=r.task,
+            task_confidence=r.confidence,
+            task_source=r.source,
+            complexity=r.complexity,
+            top=[{"label": label, "score": score} for label, score in r.top],
+            min_confidence=policy.classifier.min_confidence,
+            low_confidence=trace.low_confidence,
+        )
+    if c.error is not None:
+        classifier["error"] = c.error
+    return {
+        "object": "route.explanation",
+        "model": f.alias,
+        "pinned": d.pinned,
+        "features": {
+            "tenant": f.tenant,
+            "prompt_tokens": f.prompt_tokens,
+            "has_tools": f.has_tools,
+            "has_images": f.has_images,
+            "stream": f.stream,
+            "last_user_message_chars": len(f.last_user_message),
+        },
+        "classifier": classifier,
+        "rules": [
+            {
+                "route": v.route,
+                "file": v.file,
+                "line": v.line,
+                "priority": v.priority,
+                "matched": v.matched,
+                "why": v.why,
+            }
+            for v in trace.rules
+        ],
+        "decision": {
+            "route": d.route,
+            "reason": d.reason,
+            "cluster": d.primary.cluster,
+            "adapter": d.primary.adapter,
+            "fallbacks": [{"cluster": t.cluster, "adapter": t.adapter} for t in d.targets[1:]],
+        },
+    }

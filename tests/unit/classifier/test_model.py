@@ -1,0 +1,65 @@
+"""The heads as shipped: the artifact loads, predicts calibrated probabilities, and round-trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from router.classifier.labels import TASKS
+from router.classifier.model import DEFAULT_ARTIFACT, Heads, Matrix
+from router.classifier.predict import CustomTasks, classify
+from router.classifier.text import prompt_view
+
+RNG = np.random.default_rng(1)
+
+
+def unit(n: int) -> Matrix:
+    v = RNG.normal(size=(n, 384)).astype(np.float32)
+    out: Matrix = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def test_shipped_artifact_predicts_probabilities() -> None:
+    heads = Heads.load()
+    views = [prompt_view([{"role": "user", "content": t}]) for t in ("Translate to French: hello", "x" * 3000)]
+    probs, complexity = heads.predict(unit(2), views)
+    assert heads.labels == TASKS
+    assert probs.shape == (2, 12)
+    assert np.allclose(probs.sum(axis=1), 1)
+    assert ((complexity > 0) & (complexity < 1)).all()
+    assert DEFAULT_ARTIFACT.stat().st_size < 5_000_000  # small enough to ship in the package
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    heads = Heads.load()
+    heads.save(tmp_path / "h.npz")
+    again = Heads.load(tmp_path / "h.npz")
+    views = [prompt_view([{"role": "user", "content": "Summarize: the meeting moved."}])]
+    e = unit(1)
+    assert np.allclose(heads.predict(e, views)[0], again.predict(e, views)[0], atol=1e-3)
+    assert again.complexity.length_weight == heads.complexity.length_weight
+
+
+def test_a_custom_task_overrides_the_head_above_its_threshold() -> None:
+    heads = Heads.load()
+    centroid = unit(1)
+    custom = CustomTasks(("triage",), centroid, np.array([0.8], dtype=np.float32))
+    views = [prompt_view([{"role": "user", "content": "t"}])] * 2
+    near = centroid[0] * 0.95 + unit(1)[0] * 0.05
+    near /= np.linalg.norm(near)
+    out = classify(heads, np.stack([near, unit(1)[0]]).astype(np.float32), views, custom)
+    assert (out[0].task, out[0].source) == ("triage", "custom")
+    assert out[0].confidence >= 0.8
+    assert out[1].source == "head"
+    assert out[1].task in TASKS
+    assert [label for label, _ in out[1].top][-1] == "triage"  # custom similarities are listed after the head's
+
+
+def test_build_averages_examples_into_a_unit_centroid() -> None:
+    vectors = unit(3)
+    built = CustomTasks.build({"t": (["a", "b", "c"], 0.7)}, lambda texts: vectors[: len(texts)])
+    assert built.names == ("t",)
+    assert np.linalg.norm(built.centroids[0]) == pytest.approx(1, abs=1e-5)
+    assert CustomTasks.build({}, lambda texts: vectors).names == ()
