@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from router.classifier.model import Matrix
+from router.classifier.text import MAX_WORD_PIECES
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -39,6 +40,7 @@ class SentenceEncoder:
             torch.set_num_threads(threads)
         self.path = path or default_model_path()
         self._model: Any = SentenceTransformer(self.path, device="cpu")
+        self._model.max_seq_length = MAX_WORD_PIECES
         self._lock = threading.Lock()
         self.dim = int(self._model.get_embedding_dimension() or 384)
 

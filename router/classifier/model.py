@@ -9,7 +9,9 @@ probability is a calibrated confidence.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +20,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils import murmurhash3_32
 
 from router.classifier.labels import TASKS
-from router.classifier.text import PromptView, structure
+from router.classifier.text import STRUCTURE_NAMES, PromptView, structure
 
 __all__ = ["TASKS", "Encode", "FeatureWeights", "Heads", "Matrix", "features", "softmax"]
 
@@ -32,8 +34,33 @@ Matrix = NDArray[np.float32]
 Encode = Callable[[list[str]], Matrix]  # texts -> (n, dim) unit vectors
 
 
-def hasher(n_features: int = HASH_FEATURES) -> HashingVectorizer:
-    return HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False, norm="l2", lowercase=True)
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def hashed(texts: list[str], n_features: int) -> sparse.csr_matrix:
+    """Word uni- and bigram counts hashed into ``n_features`` columns, rows L2-normalised.
+
+    The same features as scikit-learn's ``HashingVectorizer(ngram_range=(1, 2), alternate_sign=False)``
+    (its tokenizer and MurmurHash3), without its per-call parameter validation, which cost more than
+    the hashing itself on one short prompt.
+    """
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for text in texts:
+        tokens = _TOKEN.findall(text.lower())
+        counts: dict[int, int] = {}
+        for gram in (*tokens, *(f"{a} {b}" for a, b in itertools.pairwise(tokens))):
+            col = abs(murmurhash3_32(gram, seed=0)) % n_features
+            counts[col] = counts.get(col, 0) + 1
+        norm = float(np.sqrt(sum(c * c for c in counts.values()))) or 1.0
+        indices.extend(counts)
+        data.extend(c / norm for c in counts.values())
+        indptr.append(len(indices))
+    return sparse.csr_matrix(
+        (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int32)),
+        shape=(len(texts), n_features),
+    )
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,24 @@ class FeatureWeights:
 
 
 @dataclass(frozen=True)
+class Coefficients:
+    """A head's weights split by feature block, each (block features, outputs), C-contiguous."""
+
+    embedding: NDArray[np.float64]
+    lexical: NDArray[np.float64]
+    structure: NDArray[np.float64]
+    instruction: NDArray[np.float64]
+
+    @classmethod
+    def split(cls, coef: NDArray[np.float64], dim: int = 384) -> Coefficients:
+        """From a (outputs, features) or (features,) coefficient array laid out as :meth:`Blocks.stack`."""
+        c = coef.reshape(-1, coef.shape[-1]).T  # (features, outputs)
+        edges = np.cumsum([0, dim, HASH_FEATURES, len(STRUCTURE_NAMES), INSTRUCTION_FEATURES])
+        parts = [np.ascontiguousarray(c[a:b]) for a, b in itertools.pairwise(edges)]
+        return cls(*parts)
+
+
+@dataclass(frozen=True)
 class Blocks:
     """The unscaled feature blocks of a batch; each head stacks them with its own weights."""
 
@@ -55,6 +100,16 @@ class Blocks:
     structure: Matrix
     instruction: sparse.csr_matrix
     log_length: NDArray[np.float64]  # log1p of the user turn's characters
+
+    def linear(self, w: FeatureWeights, coef: Coefficients) -> NDArray[np.float64]:
+        """``stack(w) @ coef`` block by block: no sparse copy of the dense embedding, no transposed copy."""
+        out: NDArray[np.float64] = (
+            (self.embedding @ coef.embedding) * w.embedding
+            + np.asarray(self.lexical @ coef.lexical) * w.lexical
+            + (self.structure @ coef.structure) * w.structure
+            + np.asarray(self.instruction @ coef.instruction) * w.instruction
+        )
+        return out
 
     def stack(self, w: FeatureWeights) -> sparse.csr_matrix:
         return sparse.hstack(
@@ -71,9 +126,9 @@ class Blocks:
 def blocks(embeddings: Matrix, views: list[PromptView]) -> Blocks:
     return Blocks(
         embedding=embeddings,
-        lexical=hasher().transform([v.embed_text for v in views]),
+        lexical=hashed([v.text for v in views], HASH_FEATURES),
         structure=np.asarray([structure(v) for v in views], dtype=np.float32),
-        instruction=hasher(INSTRUCTION_FEATURES).transform([v.instruction_text for v in views]),
+        instruction=hashed([v.instruction_text for v in views], INSTRUCTION_FEATURES),
         log_length=np.log1p(np.array([len(v.user) for v in views], dtype=np.float64)),
     )
 
@@ -107,8 +162,12 @@ class ComplexityHead:
     platt_a: float
     platt_b: float
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_split", Coefficients.split(self.coef))
+
     def raw(self, b: Blocks) -> NDArray[np.float64]:
-        linear = np.asarray(b.stack(self.weights) @ self.coef).ravel() + self.intercept
+        split: Coefficients = self.__dict__["_split"]
+        linear = b.linear(self.weights, split).ravel() + self.intercept
         out: NDArray[np.float64] = linear + self.length_weight * (b.log_length - self.length_mean) / self.length_std
         return out
 
@@ -129,8 +188,12 @@ class Heads:
     complexity: ComplexityHead
     meta: dict[str, Any]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_split", Coefficients.split(self.task_coef))
+
     def task_logits(self, b: Blocks) -> NDArray[np.float64]:
-        out: NDArray[np.float64] = np.asarray(b.stack(self.task_weights) @ self.task_coef.T) + self.task_intercept
+        split: Coefficients = self.__dict__["_split"]
+        out: NDArray[np.float64] = b.linear(self.task_weights, split) + self.task_intercept
         return out
 
     def predict(self, embeddings: Matrix, views: list[PromptView]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -157,6 +220,7 @@ class Heads:
             },
             "hash_features": HASH_FEATURES,
             "instruction_features": INSTRUCTION_FEATURES,
+            "structure": list(STRUCTURE_NAMES),
         }
         np.savez_compressed(
             path,
@@ -174,6 +238,12 @@ class Heads:
             if shape != (HASH_FEATURES, INSTRUCTION_FEATURES):
                 raise ValueError(
                     f"{path}: built for hashed features {shape}, not {(HASH_FEATURES, INSTRUCTION_FEATURES)}"
+                )
+            built_for = tuple(meta.get("structure") or ())
+            if built_for != STRUCTURE_NAMES:
+                raise ValueError(
+                    f"{path}: built for structure signals {list(built_for)}, not {list(STRUCTURE_NAMES)}; "
+                    "retrain it with `router train`"
                 )
             c = meta["complexity"]
             return cls(

@@ -1,10 +1,15 @@
 """Exactly what the classifier reads from a request (pure; no I/O).
 
-The embedded text is the head of the system prompt (up to ``SYSTEM_CHARS`` characters) followed by the last
-user message; a long user message is cut to its first ``HEAD_CHARS`` and last ``TAIL_CHARS`` characters,
-because instructions sit at the start ("Summarize this: ...") or at the end ("... Translate the above.") of
-a pasted document. all-MiniLM-L6-v2 reads at most 256 word pieces (~1,000 characters of English) and
-truncates the rest. Earlier turns are not read: the task is what the last user turn asks for.
+Two views of the conversation, both from the head of the system prompt and the last user message
+(earlier turns are not read: the task is what the last user turn asks for):
+
+- ``embed_text``, what the sentence encoder embeds: the system prompt's first ``EMBED_SYSTEM`` characters
+  and the user turn, a long one cut to its first ``EMBED_HEAD`` and last ``EMBED_TAIL`` characters, because
+  instructions sit at the start ("Summarize this: ...") or at the end ("... Translate the above.") of a
+  pasted document. The encoder also stops at ``MAX_WORD_PIECES`` word pieces: its cost grows with the
+  length, and 64 pieces keep a 200-token prompt within the latency budget (README, "Performance").
+- ``text``, what the lexical features hash (cheap, so longer): ``SYSTEM_CHARS`` of system prompt and the
+  user turn cut to ``HEAD_CHARS`` + ``TAIL_CHARS``.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ from typing import Any
 SYSTEM_CHARS = 300
 HEAD_CHARS = 700
 TAIL_CHARS = 300
+EMBED_SYSTEM = 80
+EMBED_HEAD = 150
+EMBED_TAIL = 60
+MAX_WORD_PIECES = 64
 INSTRUCTION_HEAD = 160
 INSTRUCTION_TAIL = 120
 
 _CODE = re.compile(r"```|\bdef |\bclass |\breturn\b|[{};]\s*$|\bimport |#include|=>|\bfunction\b", re.M)
 _OPTIONS = re.compile(r"(^|\n)\s*[A-D][.)]\s")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_SENTENCE_END = re.compile(r"[.?!](?:\s|$)")
 
 
 def _part_text(part: Any) -> str:
@@ -41,6 +51,13 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+def _cut(system: str, user: str, system_chars: int, head: int, tail: int) -> str:
+    if len(user) > head + tail:
+        user = user[:head] + " … " + user[-tail:]
+    system = system[:system_chars]
+    return f"{system}\n{user}" if system else user
+
+
 @dataclass(frozen=True, slots=True)
 class PromptView:
     """The parts of a conversation the classifier looks at."""
@@ -49,12 +66,12 @@ class PromptView:
     user: str
 
     @property
+    def text(self) -> str:
+        return _cut(self.system, self.user, SYSTEM_CHARS, HEAD_CHARS, TAIL_CHARS)
+
+    @property
     def embed_text(self) -> str:
-        user = self.user
-        if len(user) > HEAD_CHARS + TAIL_CHARS:
-            user = user[:HEAD_CHARS] + " … " + user[-TAIL_CHARS:]
-        system = self.system[:SYSTEM_CHARS]
-        return f"{system}\n{user}" if system else user
+        return _cut(self.system, self.user, EMBED_SYSTEM, EMBED_HEAD, EMBED_TAIL)
 
     @property
     def instruction_text(self) -> str:
@@ -90,6 +107,13 @@ STRUCTURE_NAMES = (
     "non_ascii",
     "has_system",
     "question_mark",
+    # Word-problem shape (complexity: within GSM8K-style prompts these rank difficulty beyond length)
+    "distinct_numbers",
+    "has_decimal",
+    "has_money",
+    "has_percent",
+    "log_max_number",
+    "words_per_sentence",
 )
 
 
@@ -99,6 +123,7 @@ def structure(view: PromptView) -> list[float]:
     n = max(1, len(u))
     lines = u.count("\n") + 1
     words = max(1, len(u.split()))
+    numbers = _NUMBER.findall(u)
     return [
         min(1.0, math.log1p(len(u)) / 10),
         min(1.0, math.log1p(lines) / 6),
@@ -106,8 +131,14 @@ def structure(view: PromptView) -> list[float]:
         min(1.0, len(_CODE.findall(u)) / 10),
         1.0 if len(_OPTIONS.findall(u)) >= 3 else 0.0,
         1.0 if u.rstrip().endswith("Answer:") else 0.0,
-        min(1.0, len(_NUMBER.findall(u)) / words * 3),
+        min(1.0, len(numbers) / words * 3),
         min(1.0, sum(1 for c in u if ord(c) > 127) / n * 3),
         1.0 if view.system else 0.0,
         1.0 if "?" in u[-200:] else 0.0,
+        min(1.0, len(set(numbers)) / 12),
+        1.0 if any("." in x for x in numbers) else 0.0,
+        1.0 if "$" in u else 0.0,
+        1.0 if "%" in u else 0.0,
+        min(1.0, math.log1p(max((float(x.replace(",", "")) for x in numbers), default=0.0)) / 15),
+        min(1.0, words / max(1, len(_SENTENCE_END.findall(u))) / 40),
     ]

@@ -63,7 +63,7 @@ class Row:
 
     @property
     def key(self) -> str:
-        return norm_key(self.view.embed_text)
+        return norm_key(self.view.text)
 
     @property
     def split_key(self) -> str:
@@ -74,6 +74,11 @@ class Row:
 
 def norm_key(text: str) -> str:
     return hashlib.sha1(" ".join(text.lower().split()).encode()).hexdigest()
+
+
+def embed_key(text: str) -> str:
+    """The embedding cache's key: exactly the text the encoder reads."""
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def in_holdout(key: str, fraction: float) -> bool:
@@ -122,15 +127,16 @@ class EmbeddingCache:
                 self.table = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
 
     def embed(self, rows: Sequence[Row], encode: Encode) -> Matrix:
-        missing = {r.key: r.view.embed_text for r in rows if r.key not in self.table}
+        keys = [embed_key(r.view.embed_text) for r in rows]
+        missing = {k: r.view.embed_text for k, r in zip(keys, rows, strict=True) if k not in self.table}
         if missing:
-            keys = list(missing)
-            vectors = encode([missing[k] for k in keys])
-            self.table.update(zip(keys, vectors, strict=True))
+            new = list(missing)
+            vectors = encode([missing[k] for k in new])
+            self.table.update(zip(new, vectors, strict=True))
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(self.path, keys=np.array(list(self.table)), vectors=np.stack(list(self.table.values())))
-        return np.stack([self.table[r.key] for r in rows]).astype(np.float32)
+        return np.stack([self.table[k] for k in keys]).astype(np.float32)
 
 
 @dataclass

@@ -63,3 +63,28 @@ def test_build_averages_examples_into_a_unit_centroid() -> None:
     assert built.names == ("t",)
     assert np.linalg.norm(built.centroids[0]) == pytest.approx(1, abs=1e-5)
     assert CustomTasks.build({}, lambda texts: vectors).names == ()
+
+
+def test_hashed_features_match_scikit_learns_hashing_vectorizer() -> None:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from router.classifier.model import hashed
+
+    texts = ["Summarize this: the meeting moved to Friday.", "Ünïcode straße, ÇA VA?", "", "a b", "x " * 300]
+    reference = HashingVectorizer(n_features=2**12, ngram_range=(1, 2), alternate_sign=False, norm="l2")
+    assert abs(reference.transform(texts) - hashed(texts, 2**12)).max() < 1e-12
+
+
+def test_an_artifact_built_for_other_features_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    import json
+
+    heads = Heads.load()
+    heads.save(tmp_path / "h.npz")
+    with np.load(tmp_path / "h.npz") as data:
+        arrays = dict(data)
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["structure"] = meta["structure"][:-1]  # an artifact from before a structure signal was added
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **arrays)
+    with pytest.raises(ValueError, match=r"old\.npz: built for structure signals .* retrain it"):
+        Heads.load(tmp_path / "old.npz")

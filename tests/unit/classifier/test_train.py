@@ -73,3 +73,25 @@ def test_temperature_and_auc() -> None:
     assert np.allclose(softmax(logits).sum(axis=1), 1)
     assert auc([0.9, 0.8], [0.1, 0.2]) == 1.0
     assert auc([0.5], [0.5]) == 0.5
+
+
+def test_embedding_cache_returns_one_vector_per_row_when_texts_repeat(tmp_path: Path) -> None:
+    from router.classifier.text import prompt_view
+    from router.classifier.train import EmbeddingCache
+
+    texts = ["alpha", "beta", "alpha", "gamma", "beta"]  # a cold cache, with repeats (the bug: one per text)
+    rows = [Row(str(i), prompt_view([{"role": "user", "content": t}]), "s") for i, t in enumerate(texts)]
+    calls: list[int] = []
+
+    def encode(batch: list[str]) -> np.ndarray:
+        calls.append(len(batch))
+        return vectors([Row("x", prompt_view([{"role": "user", "content": t}]), "s") for t in batch])
+
+    cache = EmbeddingCache(tmp_path / "e.npz")
+    cold = cache.embed(rows, encode)
+    assert cold.shape == (5, 384)
+    assert calls == [3]  # each distinct text embedded once
+    assert np.array_equal(cold[0], cold[2])
+    warm = EmbeddingCache(tmp_path / "e.npz").embed(rows, encode)  # read back from disk, no new calls
+    assert calls == [3]
+    assert np.array_equal(cold, warm)
