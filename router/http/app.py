@@ -18,8 +18,7 @@ from router.http.keys import PIPELINE, STATE
 from router.http.middleware import api_middleware
 from router.pipeline import Pipeline
 from router.policy.compile import load_policy
-from router.runtime import health, reload
-from router.runtime.classify import ClassifierRuntime
+from router.runtime import classify, health, reload
 from router.runtime.clusters import EmulatedUpstreams, Upstreams, build_upstreams
 from router.runtime.state import RouterState, Serving
 from router.settings import Settings
@@ -73,35 +72,9 @@ async def _tracing_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _classifier_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Load the encoder and heads once per process (off the loop), then run the batcher.
-
-    A load failure is not fatal: requests route by the rules without classification, and the failure
-    shows in ``router_classifier_up``, ``/readyz`` and the classify spans.
-    """
+    """The classifier, loaded once per process when the policy can use it (see ``classify.start``)."""
     state = app[STATE]
-    s = state.settings
-    if s.classifier:
-        started = time.perf_counter()
-        try:
-            model = state.classifier_model
-            if model is None:
-                model = await asyncio.to_thread(ClassifierModel.load, s.encoder_threads)
-        except Exception as exc:
-            log.exception("classifier failed to load; routing by rules without classification")
-            state.classifier_error = f"load failed: {type(exc).__name__}: {exc}"
-            state.metrics.classifier_up.set(0)
-        else:
-            runtime = ClassifierRuntime(
-                model,
-                state.metrics,
-                batch=s.classifier_batch,
-                wait_ms=s.classifier_wait_ms,
-                cache_size=s.classifier_cache,
-                timeout_ms=s.classifier_timeout_ms,
-            )
-            runtime.start()
-            state.classifier = runtime
-            log.info("classifier ready in %.1f s (%s)", time.perf_counter() - started, model.name)
+    await classify.start(state)
     try:
         yield
     finally:

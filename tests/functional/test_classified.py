@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +155,31 @@ async def test_the_classifier_can_be_turned_off(emulator: EmulatorFactory, proxy
     assert resp.headers["x-router-route"] == "general"
     ready = await (await client.get("/readyz")).json()
     assert ready["classifier"]["status"] == "disabled"
+
+
+PINNED_ONLY = """
+version: 1
+clusters:
+  pool: {{kind: vllm, endpoints: [{pool}], model: small-model}}
+models:
+  small: {{cluster: pool}}
+"""
+
+
+async def test_the_encoder_loads_only_when_the_policy_can_use_it(
+    emulator: EmulatorFactory, proxy: ProxyFactory, classifier_model: ClassifierModel, tmp_path: Path
+) -> None:
+    pool = await emulator(model="small-model", lora=["extract-lora"])
+    client = await proxy(PINNED_ONLY.format(pool=url(pool)), model=classifier_model)
+    ready = await (await client.get("/readyz")).json()
+    assert ready["classifier"]["status"] == "disabled"  # no task rule: the encoder is not loaded
+    # A reload that brings the first task rule starts the classifier without a restart.
+    (tmp_path / "policy.yaml").write_text(POLICY.format(pool=url(pool), frontier=url(pool)))
+    for _ in range(100):
+        ready = await (await client.get("/readyz")).json()
+        if ready["classifier"]["status"] == "ready":
+            break
+        await asyncio.sleep(0.05)
+    assert ready["classifier"]["status"] == "ready"
+    resp = await client.post("/v1/chat/completions", json=chat_body(content=EXTRACT))
+    assert resp.headers["x-router-route"] == "extraction"
