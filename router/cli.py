@@ -254,6 +254,28 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     return 0 if all(o.ok for o in outcomes) else 1
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from router.status import render
+
+    url = args.url.rstrip("/") + "/v1/admin/clusters"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {args.key}"} if args.key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as resp:
+            doc = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        print(f"error: {url}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:300]}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"error: {url}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(doc, indent=2) if args.json else render(doc))
+    return 0
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     from router.classifier.commands import DEFAULT_CACHE
 
@@ -324,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--output", type=Path, required=True, help="JSONL: one result or error record per line")
     cl.add_argument("--model", default="auto", help="alias to route as, unless a line names one (default auto)")
     cl.set_defaults(func=cmd_classify)
+
+    st = sub.add_parser("status", help="clusters, endpoints, health, ejections and latency of a running proxy")
+    st.add_argument("--url", default=os.environ.get("ROUTER_URL", "http://127.0.0.1:8080"), help="the proxy")
+    st.add_argument("--key", default=os.environ.get("ROUTER_ADMIN_KEY"), help="admin key (or ROUTER_ADMIN_KEY)")
+    st.add_argument("--json", action="store_true", help="print the raw JSON of GET /v1/admin/clusters")
+    st.add_argument("--timeout", type=float, default=5.0, help="seconds")
+    st.set_defaults(func=cmd_status)
 
     policy = sub.add_parser("policy", help="policy tools")
     psub = policy.add_subparsers(dest="policy_command", required=True)

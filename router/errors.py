@@ -108,14 +108,24 @@ class AttemptFailed(RouterError):
     """One upstream attempt failed before its first byte reached the client.
 
     ``kind`` is the OpenTelemetry ``error.type`` value (``timeout``, ``connect``, ``http_503``, ...);
-    ``retriable`` says whether another target may be tried.
+    ``retriable`` says whether another target may be tried; ``retry_after_s`` is the upstream's
+    ``Retry-After``, when it sent one.
     """
 
-    def __init__(self, message: str, *, kind: str, retriable: bool, timeout: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        retriable: bool,
+        timeout: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retriable = retriable
         self.timeout = timeout
+        self.retry_after_s = retry_after_s
 
 
 class ClassifierUnavailable(RouterError):

@@ -7,11 +7,18 @@
                                                       aliases and policies without task/complexity rules;
                                                       on failure the rules run without it)
     decision        router.policy.engine.decide      (pure)
-    targets         decision.targets, in order       (route target, then fallbacks)
-      admission     ClusterRuntime.try_acquire       (concurrency limit: full -> next target at once)
-      endpoints     ClusterRuntime.endpoint_order    (router.balance, pure)
+    deadline        the caller's x-router-timeout-ms, cutting every later wait and upstream timeout
+    plan            router.upstream.plan.order       (pure: targets predicted over the route's latency
+                                                      budget go last)
+    targets, in order (route target, then fallbacks; a second, panic pass over endpoints that only
+    health checks call down if the first pass could try nothing):
+      admission     ClusterRuntime.admit             (circuit breaker: in flight, pending; full -> next)
+      endpoint      ClusterRuntime.pick              (adapter, health, ejection; least loaded of two
+                                                      choices, or affinity: router.upstream.balance)
+      retry budget  ClusterRuntime.try_retry         (second and later attempts of the request)
       attempt       Transport.complete / .stream     (router.transport.*), one CLIENT span each
-      failure before the first byte -> next endpoint (at most 2 per cluster) or next target
+      outcome       ClusterRuntime.record_*          (outlier ejection, cooldowns, latency estimates)
+      failure before the first byte -> next endpoint (up to max_attempts) or next target
     relay           events to the client as they arrive; a break after the first byte ends the
                     stream with an SSE error event and [DONE]
     accounting      metrics and spans close (router.http.middleware writes the access log)
@@ -21,51 +28,58 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
 
-import orjson
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from router.attempts import Attempts, OpenStream
 from router.chat import ChatRequest, features
 from router.classifier.text import prompt_view
-from router.errors import (
-    AttemptFailed,
-    ClassifierUnavailable,
-    NoUpstreamAvailable,
-    UpstreamError,
-    UpstreamRejected,
-    UpstreamTimeout,
-)
+from router.errors import AttemptFailed, ClassifierUnavailable, NoUpstreamAvailable, UpstreamError, UpstreamTimeout
 from router.explain import Classified
 from router.policy.compile import Policy
 from router.policy.engine import decide
-from router.runtime.clusters import ClusterRuntime, Endpoint
+from router.policy.schema import VllmCluster
+from router.runtime.clusters import ClusterRuntime, Upstreams
 from router.runtime.state import RouterState
-from router.sse import DONE, error_event
 from router.telemetry import names as n
-from router.transport.base import Completion, EventStream, StreamBroken, UpstreamCall
-from router.types import AttemptRecord, Decision, RequestOutcome, Target, Usage
-
-ENDPOINTS_PER_CLUSTER = 2
+from router.transport.base import Completion
+from router.types import Decision, RequestOutcome, Target
+from router.upstream import plan
+from router.upstream.limits import retry_after
+from router.upstream.request import DEADLINE_HEADER, affinity_key, deadline_of
 
 
 @dataclass
-class OpenStream:
-    """A stream whose first event has arrived; :meth:`Pipeline.relay` sends it and closes everything."""
+class _Tally:
+    """What the walk over a request's targets has done so far."""
 
-    stream: EventStream
-    cluster: ClusterRuntime
-    span: trace.Span
-    started: float
-    ttfc: float
-    record: AttemptRecord
+    attempted: int = 0
+    timeouts: int = 0
+    failures: list[str] = field(default_factory=list)
+    tried: set[str] = field(default_factory=set)
+    back_in: list[float] = field(default_factory=list)  # seconds until a skipped target may take requests
+    down_only: bool = False  # some target was skipped only because health checks call its endpoints down
+    deadline_hit: bool = False
+    affinity: dict[str, bytes | None] = field(default_factory=dict)
 
 
 class Pipeline:
     def __init__(self, state: RouterState) -> None:
         self.state = state
+        self.attempts = Attempts(state)
+
+    async def relay(
+        self,
+        opened: OpenStream,
+        write: Callable[[bytes], Awaitable[None]],
+        outcome: RequestOutcome,
+        prompt_estimate: Callable[[], int],
+    ) -> None:
+        await self.attempts.relay(opened, write, outcome, prompt_estimate)
+
+    async def abandon(self, opened: OpenStream) -> None:
+        await self.attempts.abandon(opened)
 
     async def classify(
         self, chat: ChatRequest, headers: Mapping[str, str], policy: Policy, force: bool = False
@@ -98,6 +112,7 @@ class Pipeline:
         serving = self.state.serving
         tracer = self.state.tracing.tracer
         outcome.alias, outcome.stream = chat.alias, chat.stream
+        deadline = deadline_of(headers, time.monotonic())
         decision = serving.policy.pinned.get(chat.alias)
         if decision is None:
             with tracer.start_as_current_span(n.SPAN_CLASSIFY) as span:
@@ -105,234 +120,179 @@ class Pipeline:
                 feats = c.features
                 outcome.task, outcome.complexity = feats.task, feats.complexity
                 if span.is_recording():
-                    span.set_attributes(
-                        {
-                            n.ROUTER_FEATURE_PROMPT_TOKENS: feats.prompt_tokens,
-                            n.ROUTER_FEATURE_HAS_TOOLS: feats.has_tools,
-                            n.ROUTER_FEATURE_HAS_IMAGES: feats.has_images,
-                            n.ROUTER_CLASSIFIER: c.status,
-                        }
-                    )
-                    if c.result is not None:
-                        span.set_attributes(
-                            {
-                                n.ROUTER_TASK: c.result.task,
-                                n.ROUTER_TASK_CONFIDENCE: c.result.confidence,
-                                n.ROUTER_TASK_SOURCE: c.result.source,
-                                n.ROUTER_COMPLEXITY: c.result.complexity,
-                            }
-                        )
-                    if c.error is not None:
-                        span.set_attribute(n.ROUTER_CLASSIFIER_ERROR, c.error)
+                    _classify_attributes(span, c)
             with tracer.start_as_current_span(n.SPAN_DECIDE) as span:
                 decision = decide(serving.policy, feats)
                 if span.is_recording():
                     span.set_attributes({n.ROUTER_ROUTE: decision.route, n.ROUTER_REASON: decision.reason})
         outcome.route, outcome.reason = decision.route, decision.reason
-        return await self._try_targets(chat, decision, outcome)
+        return await self._try_targets(chat, headers, decision, outcome, deadline)
+
+    def _plan(self, decision: Decision, upstreams: Upstreams, outcome: RequestOutcome) -> list[Target]:
+        """The decision's targets, those predicted over its latency budget moved to the end."""
+        if decision.budget is None:
+            return list(decision.targets)
+        predictions = [_prediction(upstreams.get(t.cluster)) for t in decision.targets]
+        ordered, deferred = plan.order(decision.targets, decision.budget, predictions)
+        for target, why in deferred:
+            self._skip(outcome, target.cluster, "over_budget", f"deferred, {why}")
+        return ordered
 
     async def _try_targets(
-        self, chat: ChatRequest, decision: Decision, outcome: RequestOutcome
+        self,
+        chat: ChatRequest,
+        headers: Mapping[str, str],
+        decision: Decision,
+        outcome: RequestOutcome,
+        deadline: float | None,
     ) -> Completion | OpenStream:
         upstreams = self.state.serving.upstreams
-        failures: list[str] = []
-        attempted = timeouts = 0
-        for target in decision.targets:
-            cluster = upstreams.get(target.cluster)
-            if cluster is None or cluster.unavailable_reason is not None:
-                failures.append(f"{target.cluster}: {cluster.unavailable_reason if cluster else 'not built'}")
-                continue
-            if not cluster.try_acquire():
-                failures.append(f"{target.cluster}: full ({cluster.config.max_concurrency} in flight)")
-                continue
-            handed_off = False
-            try:
-                for endpoint in cluster.endpoint_order(ENDPOINTS_PER_CLUSTER):
-                    attempted += 1
-                    try:
-                        result = await self._attempt(chat, cluster, endpoint, target, outcome)
-                    except AttemptFailed as exc:
-                        timeouts += exc.timeout
-                        failures.append(f"{target.cluster} ({endpoint.url}): {exc.message}")
-                        outcome.attempts[-1].next_reason = exc.kind
-                        continue
-                    outcome.cluster = cluster.name
-                    handed_off = isinstance(result, OpenStream)
+        targets = self._plan(decision, upstreams, outcome)
+        tally = _Tally()
+        for panic in (False, True):
+            if panic and (tally.attempted or not tally.down_only or tally.deadline_hit):
+                break
+            for target in targets:
+                cluster = upstreams.get(target.cluster)
+                if cluster is None:
+                    self._skip(outcome, target.cluster, "unavailable", "not built", tally)
+                    continue
+                result = await self._try_cluster(chat, headers, target, cluster, outcome, deadline, tally, panic)
+                if result is not None:
                     return result
-            finally:
-                if not handed_off:
-                    cluster.release()
-        detail = "; ".join(failures) or "no targets"
-        if attempted == 0:
-            raise NoUpstreamAvailable(f"No upstream can take this request now: {detail}")
-        if timeouts == attempted:
+                if tally.deadline_hit:
+                    break
+        detail = "; ".join(tally.failures) or "no targets"
+        if tally.deadline_hit:
+            raise UpstreamTimeout(f"The request's deadline ({DEADLINE_HEADER}) passed: {detail}")
+        if tally.attempted == 0:
+            wait = min(tally.back_in) if tally.back_in else 1.0
+            raise NoUpstreamAvailable(
+                f"No upstream can take this request now: {detail}", retry_after_s=retry_after(wait)
+            )
+        if tally.timeouts == tally.attempted:
             raise UpstreamTimeout(f"Every upstream attempt timed out: {detail}")
         raise UpstreamError(f"Every upstream attempt failed: {detail}")
 
-    def _call(
+    def _skip(
+        self, outcome: RequestOutcome, cluster: str, reason: str, detail: str, tally: _Tally | None = None
+    ) -> None:
+        """A target passed over (metric, span event, access log; and the error message if all fail)."""
+        text = f"{cluster}: {detail}"
+        outcome.skipped.append(text)
+        if tally is not None:
+            tally.failures.append(text)
+        self.state.metrics.spillovers.labels(cluster, reason).inc()
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(
+                n.EVENT_TARGET_SKIPPED, {n.ROUTER_CLUSTER: cluster, n.ROUTER_SKIP_REASON: reason, "detail": detail}
+            )
+
+    async def _try_cluster(
         self,
         chat: ChatRequest,
-        cluster: ClusterRuntime,
-        endpoint: Endpoint,
+        headers: Mapping[str, str],
         target: Target,
-        span: trace.Span,
-        outcome: RequestOutcome,
-    ) -> UpstreamCall:
-        headers: dict[str, str] = {"x-request-id": outcome.request_id}
-        self.state.tracing.propagator.inject(headers, context=trace.set_span_in_context(span))
-        return UpstreamCall(
-            cluster=cluster.name,
-            endpoint=endpoint.url,
-            upstream_model=target.adapter or cluster.upstream_model,
-            body=chat.body,
-            stream=chat.stream,
-            include_usage=chat.include_usage,
-            headers=headers,
-            timeouts=cluster.config.timeouts,
-            api_key=cluster.api_key,
-        )
-
-    async def _attempt(
-        self, chat: ChatRequest, cluster: ClusterRuntime, endpoint: Endpoint, target: Target, outcome: RequestOutcome
-    ) -> Completion | OpenStream:
-        model = target.adapter or cluster.upstream_model
-        record = AttemptRecord(cluster.name, endpoint.url, model)
-        outcome.attempts.append(record)
-        span = self.state.tracing.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT)
-        if span.is_recording():
-            span.set_attributes(
-                {
-                    n.GEN_AI_OPERATION_NAME: n.OPERATION_CHAT,
-                    n.GEN_AI_PROVIDER_NAME: cluster.provider,
-                    n.GEN_AI_REQUEST_MODEL: model,
-                    n.SERVER_ADDRESS: endpoint.host,
-                    n.SERVER_PORT: endpoint.port,
-                    n.ROUTER_CLUSTER: cluster.name,
-                    n.ROUTER_ENDPOINT: endpoint.url,
-                    n.ROUTER_ATTEMPT: len(outcome.attempts),
-                    n.GEN_AI_REQUEST_STREAM: chat.stream,
-                }
-            )
-            _request_attributes(span, chat.body, self.state.settings.capture_content)
-        call = self._call(chat, cluster, endpoint, target, span, outcome)
-        started = time.perf_counter()
-        try:
-            result: Completion | EventStream = (
-                await cluster.transport.stream(call) if chat.stream else await cluster.transport.complete(call)
-            )
-        except (AttemptFailed, UpstreamRejected) as exc:
-            kind = exc.kind if isinstance(exc, AttemptFailed) else f"http_{exc.status}"
-            record.outcome, record.error_type = "error", kind
-            self._end_attempt(span, cluster, model, started, kind, None, None, exc.message)
-            raise
-        outcome.upstream_model = model
-        if isinstance(result, Completion):
-            record.outcome = "success"
-            outcome.usage = result.usage or Usage()
-            if span.is_recording():
-                _response_attributes(
-                    span, result.response_model, result.response_id, result.finish_reasons, result.usage
-                )
-                if self.state.settings.capture_content:
-                    span.set_attribute(n.GEN_AI_OUTPUT_MESSAGES, _choices_json(result.payload))
-            self._end_attempt(span, cluster, model, started, None, result.usage, None, None)
-            return result
-        ttfc = time.perf_counter() - started
-        outcome.ttft_s = time.perf_counter() - outcome.started
-        return OpenStream(result, cluster, span, started, ttfc, record)
-
-    def _end_attempt(
-        self,
-        span: trace.Span,
         cluster: ClusterRuntime,
-        model: str,
-        started: float,
-        error_type: str | None,
-        usage: Usage | None,
-        ttfc: float | None,
-        message: str | None,
-    ) -> None:
-        if error_type is not None:
-            span.set_attribute(n.ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, message))
-        span.end()
-        self.state.metrics.record_attempt(
-            cluster.provider, model, cluster.name, time.perf_counter() - started, error_type, usage, ttfc
-        )
-
-    # -- after the first byte ----------------------------------------------------------------
-    async def relay(
-        self,
-        opened: OpenStream,
-        write: Callable[[bytes], Awaitable[None]],
         outcome: RequestOutcome,
-        prompt_estimate: Callable[[], int],
-    ) -> None:
-        """Send every event to the client; on a break, end the stream cleanly; always close upstream."""
-        error_type: str | None = None
-        message: str | None = None
+        deadline: float | None,
+        tally: _Tally,
+        panic: bool,
+    ) -> Completion | OpenStream | None:
+        name = cluster.name
+        if cluster.unavailable_reason is not None:
+            self._skip(outcome, name, "unavailable", cluster.unavailable_reason, tally)
+            return None
+        found = cluster.candidates(target.adapter, tally.tried, panic)
+        if not found.endpoints:
+            back = cluster.soonest_back()
+            if back is not None:
+                tally.back_in.append(back)
+            tally.down_only |= found.down_only
+            self._skip(outcome, name, "no_endpoint", found.why, tally)
+            return None
+        rejected = await cluster.admit(deadline)
+        if rejected is not None:
+            cb = cluster.config.circuit_breaker
+            self.state.metrics.breaker_rejections.labels(name, "in_flight" if rejected == "full" else "pending").inc()
+            tally.back_in.append(cb.pending_timeout_ms / 1000)
+            self._skip(outcome, name, rejected, f"{rejected.replace('_', ' ')} ({cb.max_in_flight} in flight)", tally)
+            return None
+        handed_off = False
         try:
-            async for event in opened.stream.events():
-                await write(event)
-        except StreamBroken as exc:
-            error_type, message = exc.kind, str(exc)
-            outcome.error_type = f"stream_{exc.kind}"
-            await write(error_event(f"The upstream stream broke: {exc}"))
-            await write(DONE)
-        except BaseException as exc:  # the client went away (reset or cancelled): stop the upstream too
-            error_type, message = "client_disconnected", type(exc).__name__
-            outcome.error_type = error_type
-            raise
+            for tries in range(cluster.max_attempts):
+                if deadline is not None and time.monotonic() >= deadline:
+                    tally.deadline_hit = True
+                    return None
+                lb = cluster.config.load_balancing if isinstance(cluster.config, VllmCluster) else None
+                key = None
+                if lb is not None and lb.affinity != "none":
+                    if lb.affinity not in tally.affinity:
+                        tally.affinity[lb.affinity] = affinity_key(lb.affinity, chat, headers)
+                    key = tally.affinity[lb.affinity]
+                pick = cluster.pick(target.adapter, key, tally.tried, panic)
+                if pick.endpoint is None:
+                    self._skip(outcome, name, "no_endpoint", pick.why_none, tally)
+                    return None
+                # A retry is a second attempt on the same cluster (its retry budget); moving on to a fallback
+                # cluster is failover, bounded by that cluster's own in-flight limit.
+                retry = tries > 0
+                if retry and not cluster.try_retry():
+                    self.state.metrics.breaker_rejections.labels(name, "retries").inc()
+                    self._skip(
+                        outcome, name, "retry_budget", f"retry budget spent ({cluster.retries} in flight)", tally
+                    )
+                    return None
+                tally.attempted += 1
+                tally.tried.add(pick.endpoint.url)
+                try:
+                    result = await self.attempts.attempt(chat, cluster, pick.endpoint, target, outcome, deadline, retry)
+                except AttemptFailed as exc:
+                    tally.timeouts += exc.timeout
+                    tally.failures.append(f"{name} ({pick.endpoint.url}): {exc.message}")
+                    outcome.attempts[-1].next_reason = exc.kind
+                    continue
+                finally:
+                    if retry:
+                        cluster.end_retry()
+                outcome.cluster = name
+                handed_off = isinstance(result, OpenStream)
+                return result
+            self._skip(outcome, name, "failed", f"{cluster.max_attempts} attempt(s) failed")
+            return None
         finally:
-            await opened.stream.aclose()
-            opened.cluster.release()
-            st = opened.stream.state
-            usage = st.usage or Usage(prompt_estimate(), st.content_chunks)
-            outcome.usage = usage
-            opened.record.outcome = "error" if error_type else "success"
-            opened.record.error_type = error_type
-            if opened.span.is_recording():
-                _response_attributes(opened.span, st.response_model, st.response_id, tuple(st.finish_reasons), usage)
-            self._end_attempt(
-                opened.span,
-                opened.cluster,
-                opened.record.upstream_model,
-                opened.started,
-                error_type,
-                usage,
-                opened.ttfc,
-                message,
-            )
+            if not handed_off:
+                cluster.release()
 
 
-def _request_attributes(span: trace.Span, body: Mapping[str, Any], capture: bool) -> None:
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    if isinstance(max_tokens, int):
-        span.set_attribute(n.GEN_AI_REQUEST_MAX_TOKENS, max_tokens)
-    temperature = body.get("temperature")
-    if isinstance(temperature, int | float):
-        span.set_attribute(n.GEN_AI_REQUEST_TEMPERATURE, float(temperature))
-    if capture:
-        span.set_attribute(n.GEN_AI_INPUT_MESSAGES, orjson.dumps(body.get("messages")).decode())
+def _prediction(cluster: ClusterRuntime | None) -> plan.Prediction:
+    if cluster is None:
+        return plan.Prediction(None, None)
+    now = time.monotonic()
+    full = cluster.in_flight >= cluster.config.circuit_breaker.max_in_flight
+    queue = (cluster.queue.ewma or 0.0) if full else 0.0
+    return plan.Prediction(cluster.ttft.p95(now), cluster.latency.p95(now), queue)
 
 
-def _response_attributes(
-    span: trace.Span, model: str, response_id: str, reasons: tuple[str, ...], usage: Usage | None
-) -> None:
-    if model:
-        span.set_attribute(n.GEN_AI_RESPONSE_MODEL, model)
-    if response_id:
-        span.set_attribute(n.GEN_AI_RESPONSE_ID, response_id)
-    if reasons:
-        span.set_attribute(n.GEN_AI_RESPONSE_FINISH_REASONS, list(reasons))
-    if usage is not None:
-        span.set_attribute(n.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens)
-        span.set_attribute(n.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens)
-
-
-def _choices_json(payload: bytes) -> str:
-    try:
-        obj = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return ""
-    return orjson.dumps([c.get("message") for c in obj.get("choices") or [] if isinstance(c, dict)]).decode()
+def _classify_attributes(span: trace.Span, c: Classified) -> None:
+    feats = c.features
+    span.set_attributes(
+        {
+            n.ROUTER_FEATURE_PROMPT_TOKENS: feats.prompt_tokens,
+            n.ROUTER_FEATURE_HAS_TOOLS: feats.has_tools,
+            n.ROUTER_FEATURE_HAS_IMAGES: feats.has_images,
+            n.ROUTER_CLASSIFIER: c.status,
+        }
+    )
+    if c.result is not None:
+        span.set_attributes(
+            {
+                n.ROUTER_TASK: c.result.task,
+                n.ROUTER_TASK_CONFIDENCE: c.result.confidence,
+                n.ROUTER_TASK_SOURCE: c.result.source,
+                n.ROUTER_COMPLEXITY: c.result.complexity,
+            }
+        )
+    if c.error is not None:
+        span.set_attribute(n.ROUTER_CLASSIFIER_ERROR, c.error)

@@ -32,7 +32,6 @@ class Settings(BaseModel):
     capture_content: bool = Field(
         False, description="Put prompts and completions on spans (gen_ai.input/output.messages). Off: never."
     )
-    health_interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between endpoint health checks.")
     reload_interval_s: float = Field(
         2.0, ge=0, le=3600, description="Seconds between policy file change checks (0: only on SIGHUP)."
     )

@@ -40,6 +40,14 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class LatencyBudget:
+    """A route's soft latency targets, in seconds (None: no target)."""
+
+    ttft_s: float | None = None
+    latency_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The policy's answer for one request: an ordered chain of targets and why."""
 
@@ -48,6 +56,7 @@ class Decision:
     reason: str
     pinned: bool = False
     rule: str | None = None  # the rule that matched; None for pinned aliases and default routes
+    budget: LatencyBudget | None = None
 
     @property
     def primary(self) -> Target:
@@ -74,6 +83,7 @@ class AttemptRecord:
     outcome: str = "pending"
     error_type: str | None = None
     next_reason: str | None = None
+    retry: bool = False
 
 
 @dataclass(slots=True)
@@ -95,3 +105,4 @@ class RequestOutcome:
     error_type: str | None = None
     task: str | None = None
     complexity: float | None = None
+    skipped: list[str] = field(default_factory=list)  # "cluster: why" for each target passed over

@@ -34,7 +34,7 @@ clusters:
     model: small-model
     adapters: [extract-lora]
     timeouts: {{connect_s: 1, first_byte_s: 2, total_s: 5}}
-    max_concurrency: {pool_limit}
+    circuit_breaker: {{max_in_flight: {pool_limit}}}
     fallbacks: [backup]
   backup:
     kind: vllm

@@ -42,9 +42,9 @@ class EmulatorState:
 STATE = web.AppKey("emulator_state", EmulatorState)
 
 
-def _error(status: int, message: str, kind: str) -> web.Response:
+def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> web.Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
-    return web.json_response(body, status=status, dumps=lambda o: orjson.dumps(o).decode())
+    return web.json_response(body, status=status, dumps=lambda o: orjson.dumps(o).decode(), headers=headers)
 
 
 def _prompt_tokens(messages: list[Any]) -> int:
@@ -75,7 +75,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     st.last_request = body
     st.last_headers = {k.lower(): v for k, v in request.headers.items()}
     if cfg.failure_rate and st.rng.random() < cfg.failure_rate:
-        return _error(cfg.failure_status, "injected failure", "InternalServerError")
+        headers = {"Retry-After": f"{cfg.retry_after_s:g}"} if cfg.retry_after_s is not None else None
+        return _error(cfg.failure_status, "injected failure", "InternalServerError", headers)
     prompt = _prompt_tokens(body["messages"])
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or cfg.completion_tokens
     n_tokens = max(1, min(int(limit), cfg.completion_tokens))

@@ -60,6 +60,7 @@ def create_app(
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/route/explain", handlers.route_explain)
     app.router.add_get("/v1/models", handlers.list_models)
+    app.router.add_get("/v1/admin/clusters", handlers.admin_clusters)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
@@ -95,7 +96,7 @@ async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         upstreams = await asyncio.to_thread(build_upstreams, policy, state.session, emulated, None, state.env)
         state.serving = Serving(policy, upstreams)
-        state.metrics.watch_clusters(upstreams.in_flight_readers())
+        state.metrics.watch_clusters(lambda: state.serving.upstreams.gauges())
         yield
     finally:
         await state.session.close()
@@ -103,19 +104,15 @@ async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _health_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Active health checks and ``/metrics`` scrapes of every vLLM endpoint, on each cluster's intervals."""
     state = app[STATE]
     assert state.session is not None
-    session = state.session
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(state.settings.health_interval_s)
-            await health.check_all(session, state.serving.upstreams, state.metrics)
-
-    await health.check_all(session, state.serving.upstreams, state.metrics)
-    task = asyncio.create_task(loop(), name="health-checks")
+    checker = health.HealthChecker(state.session)
+    await checker.check_all(state.serving.upstreams)
+    task = asyncio.create_task(checker.run(lambda: state.serving.upstreams), name="health-checks")
     yield
     task.cancel()
+    await checker.stop()
 
 
 async def _watcher_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from router.attempts import OpenStream
 from router.chat import estimate_prompt_tokens, parse_chat_request
 from router.errors import PayloadTooLarge
 from router.explain import document
 from router.http.keys import OUTCOME, PIPELINE, STATE
 from router.http.middleware import router_headers
-from router.pipeline import OpenStream
 from router.policy.engine import explain
 from router.policy.schema import VllmCluster
+from router.runtime.status import status
 from router.telemetry.metrics import CONTENT_TYPE
 
 
@@ -43,9 +44,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
         await resp.prepare(request)
     except BaseException:
-        await result.stream.aclose()
-        result.cluster.release()
-        result.span.end()
+        await pipeline.abandon(result)
         raise
     await pipeline.relay(result, resp.write, outcome, lambda: estimate_prompt_tokens(chat.parsed))
     await resp.write_eof()
@@ -86,7 +85,8 @@ async def readyz(request: web.Request) -> web.Response:
             clusters[name] = {"ready": False, "reason": c.unavailable_reason}
             continue
         if isinstance(c.config, VllmCluster):
-            up = sum(e.healthy for e in c.endpoints)
+            now = c.clock()
+            up = sum(e.available(now) for e in c.endpoints)
             clusters[name] = {"ready": up > 0, "endpoints_up": up, "endpoints": len(c.endpoints)}
             reachable |= up > 0
         else:
@@ -107,6 +107,11 @@ async def readyz(request: web.Request) -> web.Response:
         "clusters": clusters,
     }
     return _json(body, 200 if reachable else 503)
+
+
+async def admin_clusters(request: web.Request) -> web.Response:
+    """Every cluster's endpoints, health, ejections, in-flight counts and latency estimates."""
+    return _json(status(request.app[STATE].serving.upstreams))
 
 
 async def metrics(request: web.Request) -> web.Response:

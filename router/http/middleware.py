@@ -52,6 +52,8 @@ def router_headers(outcome: RequestOutcome) -> dict[str, str]:
         headers["x-router-upstream-model"] = outcome.upstream_model
     if outcome.task:
         headers["x-router-task"] = outcome.task
+    if outcome.attempts:
+        headers["x-router-attempts"] = str(len(outcome.attempts))
     return headers
 
 
@@ -172,6 +174,8 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
                     "latency_ms": round(seconds * 1000, 3),
                     "ttft_ms": round(outcome.ttft_s * 1000, 3) if outcome.ttft_s is not None else None,
                     "attempts": len(outcome.attempts),
+                    "endpoint": outcome.attempts[-1].endpoint if outcome.attempts else None,
+                    "skipped": outcome.skipped or None,
                     "error_type": outcome.error_type,
                 }
             ).decode()

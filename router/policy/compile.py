@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,12 +27,15 @@ from router.policy.schema import (
     Route,
     VllmCluster,
 )
+from router.policy.schema import LatencyBudget as LatencySpec
 from router.policy.yamlsrc import KeyPath, SourceDoc, dotted, parse_yaml
-from router.types import Decision, Target
+from router.types import Decision, LatencyBudget, Target
 
 _T = TypeVar("_T")
 
 POLICY_SUFFIXES = (".yaml", ".yml")
+# Keys an earlier version of the format had, with where they went.
+RENAMED = {"max_concurrency": "`max_concurrency` is now `circuit_breaker.max_in_flight`"}
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def _validation_issues(doc: SourceDoc, exc: ValidationError) -> list[PolicyIssue
         loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("vllm", "frontier")))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (not in the policy schema; check the spelling)"
+            msg = RENAMED.get(str(loc[-1]) if loc else "", "unknown key (not in the policy schema; check the spelling)")
         elif err["type"] == "missing":
             msg = "required key is missing"
         elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -261,6 +264,10 @@ class _Merger:
             self.issues.append(where.issue(("adapter",), f"cluster {cluster!r} is not a vllm cluster: no adapters"))
         elif adapter not in target.adapters:
             self.issues.append(where.issue(("adapter",), f"cluster {cluster!r} does not list adapter {adapter!r}"))
+        elif not any(adapter in (e.adapters or ()) for e in target.endpoint_specs()):
+            self.issues.append(
+                where.issue(("adapter",), f"no endpoint of cluster {cluster!r} serves adapter {adapter!r}")
+            )
 
     def _check_refs(self, where: _Where, key: KeyPath, names: list[str], own: str) -> None:
         seen: set[str] = set()
@@ -314,7 +321,12 @@ class _Merger:
         routes = []
         for route, where in self.routes:
             reason = route.description or f"rule {route.name!r} matched ({describe_match(route.match)})"
-            decision = Decision(route.name, self._chain(route.cluster, route.adapter, route.fallbacks), reason)
+            decision = Decision(
+                route.name,
+                self._chain(route.cluster, route.adapter, route.fallbacks),
+                reason,
+                budget=_budget(route.latency),
+            )
             m = route.match
             routes.append(
                 CompiledRoute(
@@ -334,20 +346,26 @@ class _Merger:
         for name, (alias, _) in self.models.items():
             if alias.cluster is not None:
                 chain = self._chain(alias.cluster, alias.adapter, alias.fallbacks)
-                pinned[name] = Decision(f"model:{name}", chain, f"alias {name!r} is pinned to {alias.cluster!r}", True)
+                pinned[name] = Decision(
+                    f"model:{name}",
+                    chain,
+                    f"alias {name!r} is pinned to {alias.cluster!r}",
+                    True,
+                    budget=_budget(alias.latency),
+                )
             else:
                 assert alias.default_route is not None  # the schema guarantees one of the two
                 d = next(r.decision for r in routes if r.route.name == alias.default_route)
-                defaults[name] = Decision(d.route, d.targets, f"no rule matched; default route of alias {name!r}")
+                defaults[name] = replace(d, reason=f"no rule matched; default route of alias {name!r}")
         classifier = self.classifier[0] if self.classifier else ClassifierSettings()
         low_confidence = None
         if classifier.low_confidence_route is not None:
             d = next(r.decision for r in routes if r.route.name == classifier.low_confidence_route)
-            low_confidence = Decision(d.route, d.targets, "low-confidence route")
+            low_confidence = replace(d, reason="low-confidence route")
         warnings = tuple(
             f"cluster {n!r}: endpoint `emulated` is served only with --emulate-missing"
             for n, (c, _) in self.clusters.items()
-            if isinstance(c, VllmCluster) and "emulated" in c.endpoints
+            if isinstance(c, VllmCluster) and any(e.url == "emulated" for e in c.endpoint_specs())
         )
         return Policy(
             files=files,
@@ -361,6 +379,15 @@ class _Merger:
             fingerprint=fingerprint,
             warnings=warnings,
         )
+
+
+def _budget(spec: LatencySpec | None) -> LatencyBudget | None:
+    if spec is None or (spec.max_ttft_ms is None and spec.max_latency_ms is None):
+        return None
+    return LatencyBudget(
+        spec.max_ttft_ms / 1000 if spec.max_ttft_ms is not None else None,
+        spec.max_latency_ms / 1000 if spec.max_latency_ms is not None else None,
+    )
 
 
 def describe_match(match: Match) -> str:

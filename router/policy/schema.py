@@ -41,6 +41,196 @@ class Timeouts(_Strict):
         return self
 
 
+class HealthCheck(_Strict):
+    """Active checks of each vLLM endpoint: `GET /health`, and a scrape of vLLM's Prometheus `/metrics`."""
+
+    interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between `GET /health` probes of an endpoint.")
+    timeout_s: float = Field(2.0, gt=0, le=60, description="Seconds a probe (health or metrics) may take.")
+    path: str = Field("/health", pattern=r"^/", description="Health path, at the server root (not under `/v1`).")
+    unhealthy_threshold: int = Field(
+        2, ge=1, le=100, description="Consecutive failed probes before an endpoint is marked down."
+    )
+    healthy_threshold: int = Field(1, ge=1, le=100, description="Consecutive passed probes before it is up again.")
+    metrics_interval_s: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="Seconds between scrapes of `/metrics` (`vllm:num_requests_running`, "
+        "`vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc`) for load balancing; 0 turns scraping off.",
+    )
+    metrics_path: str = Field("/metrics", pattern=r"^/", description="Metrics path, at the server root.")
+
+
+class OutlierDetection(_Strict):
+    """Passive outlier detection (Envoy's): eject an endpoint that keeps failing real requests."""
+
+    consecutive_failures: int = Field(
+        5,
+        ge=1,
+        le=10_000,
+        description="Consecutive failed attempts (connect error, timeout, 5xx, 429, broken protocol) that "
+        "eject an endpoint. A request the upstream rejects as invalid (400, 413, 422) is not a failure.",
+    )
+    base_ejection_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Ejection time of a first ejection; the n-th ejection in a row lasts n times as long.",
+    )
+    max_ejection_s: float = Field(300.0, gt=0, le=86_400, description="Cap on one ejection's duration.")
+    max_ejection_percent: float = Field(
+        50.0,
+        ge=0,
+        le=100,
+        description="Never eject more than this share of a cluster's endpoints at once (one endpoint may "
+        "always be ejected). Endpoints marked down by active health checks do not count against it.",
+    )
+    probation_successes: int = Field(
+        3,
+        ge=1,
+        le=10_000,
+        description="After its ejection time an endpoint is re-admitted on probation: a single failure "
+        "before this many successes ejects it again at once, for longer. Each `base_ejection_s` without "
+        "failures after probation takes one step off the ejection multiplier.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.base_ejection_s > self.max_ejection_s:
+            raise ValueError("base_ejection_s must not exceed max_ejection_s")
+        return self
+
+
+class Cooldown(_Strict):
+    """How a frontier cluster backs off after its provider fails (429 and 5xx)."""
+
+    consecutive_failures: int = Field(
+        3,
+        ge=1,
+        le=10_000,
+        description="Consecutive failures (timeouts, connect errors, 5xx) that start a cooldown. A 429 "
+        "starts one at once.",
+    )
+    base_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Cooldown when the provider sends no `Retry-After`; the n-th cooldown in a row lasts n "
+        "times as long. A `Retry-After` (or `retry-after-ms`) from the provider sets the cooldown instead.",
+    )
+    max_s: float = Field(120.0, gt=0, le=86_400, description="Cap on one cooldown, `Retry-After` included.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.base_s > self.max_s:
+            raise ValueError("base_s must not exceed max_s")
+        return self
+
+
+class CircuitBreaker(_Strict):
+    """Envoy-style circuit breaking: concurrency limits that fail fast, per cluster and proxy process."""
+
+    max_in_flight: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Most upstream requests in flight to this cluster from one proxy process. When it is "
+        "full a request waits as pending (below) or spills over to its next fallback at once.",
+    )
+    max_pending: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Requests that may wait for an in-flight slot when the cluster is full; 0: none wait, "
+        "a full cluster spills over at once. Beyond this the request spills over without waiting.",
+    )
+    pending_timeout_ms: float = Field(
+        250.0,
+        gt=0,
+        le=600_000,
+        description="Longest wait for a slot (also bounded by the request's deadline); then the request "
+        "spills over to its next fallback, or gets a 503 when there is none.",
+    )
+    max_retries: int = Field(
+        64,
+        ge=0,
+        le=100_000,
+        description="Most retries (second and later attempts of a request) in flight to this cluster at "
+        "once. A retry over the limit is not sent here; the request moves to its next fallback.",
+    )
+    retry_budget_percent: float = Field(
+        50.0,
+        ge=0,
+        le=100,
+        description="Retries in flight to this cluster may also be at most this share of its requests in "
+        "flight (Envoy's retry budget), so a failing pool is not buried under retries.",
+    )
+    min_retry_concurrency: int = Field(
+        8, ge=0, le=100_000, description="Retries always allowed in flight whatever the budget says."
+    )
+
+
+class LoadBalancing(_Strict):
+    """How one request's endpoint is chosen among a vLLM cluster's available endpoints."""
+
+    policy: Literal["least_loaded", "round_robin"] = Field(
+        "least_loaded",
+        description="`least_loaded`: power of two choices over each endpoint's load, which is its "
+        "outstanding requests (the larger of this proxy's in-flight count and the scraped running plus "
+        "waiting requests) plus `waiting_weight` × scraped waiting requests plus `kv_cache_weight` × scraped "
+        "KV-cache usage (0 to 1). `round_robin`: in turn.",
+    )
+    waiting_weight: float = Field(
+        1.0, ge=0, le=1000, description="Extra load per request waiting in the endpoint's vLLM queue."
+    )
+    kv_cache_weight: float = Field(
+        4.0, ge=0, le=1000, description="Load added by a full KV cache (vLLM preempts requests as it fills)."
+    )
+    affinity: Literal["none", "session", "prefix"] = Field(
+        "none",
+        description="Send related requests to the same endpoint so that vLLM's prefix cache is reused. "
+        "`session`: requests with the same `x-session-id` header; `prefix`: the same `x-session-id`, or "
+        "without one the same system prompt and first two messages. The endpoint is chosen by rendezvous "
+        "hashing, so every proxy replica picks the same one without talking to the others.",
+    )
+    affinity_slack: float = Field(
+        4.0,
+        ge=0,
+        le=100_000,
+        description="Give up affinity for a request when the preferred endpoint's load exceeds the least "
+        "loaded endpoint's by more than this.",
+    )
+
+
+class EndpointSpec(_Strict):
+    """One replica, with the LoRA adapters it serves when not all of the cluster's."""
+
+    url: str = Field(description="Required. Base URL ending in `/v1`, or `emulated`.")
+    adapters: list[str] | None = Field(
+        None, description="LoRA adapters this replica serves; unset: every adapter the cluster lists."
+    )
+
+
+class LatencyBudget(_Strict):
+    """Soft latency targets: a target predicted to miss one is skipped while another remains."""
+
+    max_ttft_ms: float | None = Field(
+        None,
+        gt=0,
+        le=3_600_000,
+        description="Time to first token the route should meet. A target whose windowed p95 time to first "
+        "byte (plus its current queueing) exceeds it is skipped in favour of the next; if every target "
+        "is predicted to miss, they are tried anyway, fastest prediction first.",
+    )
+    max_latency_ms: float | None = Field(
+        None,
+        gt=0,
+        le=3_600_000,
+        description="Whole-request time the route should meet, judged by each target's windowed p95 "
+        "attempt duration in the same way.",
+    )
+
+
 def _split_endpoints(value: object) -> object:
     # One list item may expand (through ${VAR}) to several comma-separated URLs.
     if isinstance(value, list):
@@ -59,12 +249,12 @@ class VllmCluster(_Strict):
 
     kind: Literal["vllm"] = Field(description="Cluster kind: `vllm` for self-hosted OpenAI-compatible pools.")
     description: str = Field("", description="Free text for humans.")
-    endpoints: list[str] = Field(
+    endpoints: list[str | EndpointSpec] = Field(
         min_length=1,
-        description="Required. Base URLs of the replicas, ending in `/v1` (for example "
-        "`http://vllm-0:8000/v1`). An item may expand through `${VAR}` to several comma-separated URLs. "
-        "The word `emulated` stands for a local emulated replica, started only by "
-        "`router serve --emulate-missing` (the quick start).",
+        description="Required. The replicas: base URLs ending in `/v1` (for example `http://vllm-0:8000/v1`), "
+        "or `{url, adapters}` objects for replicas that serve only some of the cluster's adapters. A URL item "
+        "may expand through `${VAR}` to several comma-separated URLs. The word `emulated` stands for a local "
+        "emulated replica, started only by `router serve --emulate-missing` (the quick start).",
     )
     model: str = Field(min_length=1, description="Required. The model name the replicas serve (vLLM `--model`).")
     adapters: list[str] = Field(
@@ -76,13 +266,19 @@ class VllmCluster(_Strict):
         None, description="Environment variable holding the replicas' API key (vLLM `--api-key`), if any."
     )
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
-    max_concurrency: int = Field(
-        256,
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
+    max_attempts: int = Field(
+        2,
         ge=1,
-        le=100_000,
-        description="Most requests in flight to this cluster from one proxy process. When full, a request "
-        "spills over to its next fallback at once instead of queueing.",
+        le=100,
+        description="Endpoints of this cluster one request may try (each a different one) before it moves "
+        "to its next fallback.",
     )
+    health_check: HealthCheck = Field(default_factory=HealthCheck, description="Active health checks.")
+    outlier_detection: OutlierDetection = Field(
+        default_factory=OutlierDetection, description="Passive ejection of failing endpoints."
+    )
+    load_balancing: LoadBalancing = Field(default_factory=LoadBalancing, description="Endpoint choice.")
     fallbacks: list[str] = Field(
         default_factory=list,
         description="Clusters to try, in order, when this one fails before the first byte and the route "
@@ -96,11 +292,33 @@ class VllmCluster(_Strict):
 
     @field_validator("endpoints")
     @classmethod
-    def _urls(cls, value: list[str]) -> list[str]:
-        for url in value:
+    def _urls(cls, value: list[str | EndpointSpec]) -> list[str | EndpointSpec]:
+        out: list[str | EndpointSpec] = []
+        for item in value:
+            url = item if isinstance(item, str) else item.url
             if url != EMULATED and not re.match(r"^https?://[^/\s]+", url):
                 raise ValueError(f"endpoint {url!r} is not an http(s) URL nor `{EMULATED}`")
-        return [u.rstrip("/") for u in value]
+            url = url.rstrip("/")
+            out.append(url if isinstance(item, str) else item.model_copy(update={"url": url}))
+        return out
+
+    @model_validator(mode="after")
+    def _endpoint_adapters(self) -> Self:
+        for item in self.endpoints:
+            if isinstance(item, EndpointSpec):
+                unknown = sorted(set(item.adapters or ()) - set(self.adapters))
+                if unknown:
+                    raise ValueError(f"endpoint {item.url!r} serves adapters the cluster does not list: {unknown}")
+        return self
+
+    def endpoint_specs(self) -> list[EndpointSpec]:
+        """Every endpoint as a spec, its adapters filled in."""
+        return [
+            EndpointSpec(url=e, adapters=list(self.adapters))
+            if isinstance(e, str)
+            else e.model_copy(update={"adapters": list(self.adapters if e.adapters is None else e.adapters)})
+            for e in self.endpoints
+        ]
 
 
 class FrontierCluster(_Strict):
@@ -117,9 +335,8 @@ class FrontierCluster(_Strict):
     )
     api_base: str | None = Field(None, description="Override of the provider's base URL (a gateway, Azure, ...).")
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
-    max_concurrency: int = Field(
-        256, ge=1, le=100_000, description="Most requests in flight to this cluster from one proxy process."
-    )
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
+    cooldown: Cooldown = Field(default_factory=Cooldown, description="Back-off after provider failures.")
     fallbacks: list[str] = Field(
         default_factory=list, description="Default fallback clusters (see the vLLM cluster's field)."
     )
@@ -144,13 +361,18 @@ class ModelAlias(_Strict):
         description="For a rule-routed alias: the route used when no rule matches. Exactly one of "
         "`cluster` and `default_route` must be set.",
     )
+    latency: LatencyBudget | None = Field(None, description="With `cluster`: latency targets (see `LatencyBudget`).")
 
     @model_validator(mode="after")
     def _one_way(self) -> Self:
         if (self.cluster is None) == (self.default_route is None):
             raise ValueError("set exactly one of `cluster` (pinned) or `default_route` (routed by rules)")
-        if self.cluster is None and (self.adapter is not None or self.fallbacks is not None):
-            raise ValueError("`adapter` and `fallbacks` go with `cluster`; on routed aliases, set them on routes")
+        if self.cluster is None and (
+            self.adapter is not None or self.fallbacks is not None or self.latency is not None
+        ):
+            raise ValueError(
+                "`adapter`, `fallbacks` and `latency` go with `cluster`; on routed aliases, set them on routes"
+            )
         return self
 
 
@@ -270,6 +492,7 @@ class Route(_Strict):
     fallbacks: list[str] | None = Field(
         None, description="Fallback clusters in order; unset: the target cluster's own `fallbacks`."
     )
+    latency: LatencyBudget | None = Field(None, description="Latency targets (see `LatencyBudget`).")
 
     @model_validator(mode="after")
     def _target_only(self) -> Self:

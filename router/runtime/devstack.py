@@ -50,7 +50,7 @@ class EmulatorFleet:
         litellm = None
         for name, cfg in policy.clusters.items():
             if isinstance(cfg, VllmCluster):
-                n = cfg.endpoints.count(EMULATED)
+                n = sum(e.url == EMULATED for e in cfg.endpoint_specs())
                 for i in range(n):
                     conf = EmulatorConfig(
                         model=cfg.model,

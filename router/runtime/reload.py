@@ -54,7 +54,6 @@ async def reload_policy(state: RouterState) -> bool:
         build_upstreams, policy, state.session, emulated or EmulatedUpstreams(), state.serving.upstreams, state.env
     )
     state.serving = Serving(policy, upstreams)
-    state.metrics.watch_clusters(upstreams.in_flight_readers())
     metrics.policy_reloads.labels("success").inc()
     metrics.policy_ok.set(1)
     metrics.policy_loaded_at.set(time.time())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from router.telemetry import names as n
 from router.types import Usage
@@ -18,6 +21,67 @@ GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 GENAI_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "router_cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointGauges:
+    endpoint: str
+    up: bool  # the active health checks' verdict
+    ejected: bool  # outlier ejection or cooldown in force
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterGauges:
+    """One cluster's live state, read when ``/metrics`` is scraped."""
+
+    cluster: str
+    in_flight: int
+    pending: int
+    # (measure, stat) -> seconds, e.g. ("ttft", "p95"); None: not enough samples
+    estimates: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    endpoints: Sequence[EndpointGauges] = ()
+
+
+class _Live(Collector):
+    """Gauges read from the live clusters at scrape time, so clusters gone after a reload disappear."""
+
+    def __init__(self) -> None:
+        self.read: Callable[[], Sequence[ClusterGauges]] = lambda: ()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        clusters = self.read()
+        in_flight = GaugeMetricFamily(
+            n.M_CLUSTER_IN_FLIGHT, "Upstream calls in flight, by cluster.", labels=["cluster"]
+        )
+        pending = GaugeMetricFamily(
+            n.M_CLUSTER_PENDING, "Requests waiting for an in-flight slot (circuit breaker).", labels=["cluster"]
+        )
+        latency = GaugeMetricFamily(
+            n.M_CLUSTER_LATENCY,
+            "Live latency estimates of a cluster's attempts (measure ttft|latency|queue, stat ewma|p95).",
+            labels=["cluster", "measure", "stat"],
+        )
+        up = GaugeMetricFamily(
+            n.M_ENDPOINT_UP, "1 if the endpoint's active health checks pass.", labels=["cluster", "endpoint"]
+        )
+        ejected = GaugeMetricFamily(
+            n.M_ENDPOINT_EJECTED, "1 while the endpoint is ejected or cooling down.", labels=["cluster", "endpoint"]
+        )
+        ep_in_flight = GaugeMetricFamily(
+            n.M_ENDPOINT_IN_FLIGHT, "This proxy's requests in flight to the endpoint.", labels=["cluster", "endpoint"]
+        )
+        for c in clusters:
+            in_flight.add_metric([c.cluster], c.in_flight)
+            pending.add_metric([c.cluster], c.pending)
+            for (measure, stat), value in c.estimates.items():
+                if value is not None:
+                    latency.add_metric([c.cluster, measure, stat], value)
+            for e in c.endpoints:
+                up.add_metric([c.cluster, e.endpoint], 1 if e.up else 0)
+                ejected.add_metric([c.cluster, e.endpoint], 1 if e.ejected else 0)
+                ep_in_flight.add_metric([c.cluster, e.endpoint], e.in_flight)
+        yield from (in_flight, pending, latency, up, ejected, ep_in_flight)
 
 
 class Metrics:
@@ -47,8 +111,38 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge(n.M_IN_FLIGHT, "Chat requests being served now.", registry=r)
-        self.cluster_in_flight = Gauge(
-            n.M_CLUSTER_IN_FLIGHT, "Upstream calls in flight, by cluster.", ("cluster",), registry=r
+        self._live = _Live()
+        r.register(self._live)
+        self.ejections = Counter(
+            n.M_EJECTIONS,
+            "Endpoints ejected (outlier detection) or put in cooldown, by reason (the failure that did it).",
+            ("cluster", "endpoint", "reason"),
+            registry=r,
+        )
+        self.retries = Counter(
+            n.M_RETRIES,
+            "Retries sent to a cluster, by the error of the attempt before.",
+            ("cluster", "reason"),
+            registry=r,
+        )
+        self.failovers = Counter(
+            n.M_FAILOVERS,
+            "Requests that moved on to a fallback cluster after a failed attempt, by from and to cluster.",
+            ("from_cluster", "cluster"),
+            registry=r,
+        )
+        self.spillovers = Counter(
+            n.M_SPILLOVERS,
+            "Requests that moved on from a target to the next (full, pending_full, pending_timeout, no_endpoint, "
+            "unavailable, retry_budget, over_budget, failed).",
+            ("cluster", "reason"),
+            registry=r,
+        )
+        self.breaker_rejections = Counter(
+            n.M_BREAKER_REJECTIONS,
+            "Requests a cluster's circuit breaker turned away, by limit (in_flight, pending, retries).",
+            ("cluster", "limit"),
+            registry=r,
         )
         self.upstream_errors = Counter(
             n.M_UPSTREAM_ERRORS,
@@ -69,9 +163,6 @@ class Metrics:
             n.M_POLICY_LAST_RELOAD_OK, "1 if the last policy (re)load succeeded, 0 if it was rejected.", registry=r
         )
         self.policy_loaded_at = Gauge(n.M_POLICY_LOADED_AT, "Unix time the serving policy was loaded.", registry=r)
-        self.endpoint_up = Gauge(
-            n.M_ENDPOINT_UP, "1 if the endpoint's last health check passed.", ("cluster", "endpoint"), registry=r
-        )
         self.classifications = Counter(
             n.M_CLASSIFICATIONS,
             "Requests classified, by task label and source (head: trained head, custom: policy examples).",
@@ -124,10 +215,9 @@ class Metrics:
             registry=r,
         )
 
-    def watch_clusters(self, in_flight: dict[str, Callable[[], float]]) -> None:
-        """Report each cluster's live in-flight count (called whenever clusters are rebuilt)."""
-        for name, read in in_flight.items():
-            self.cluster_in_flight.labels(name).set_function(read)
+    def watch_clusters(self, read: Callable[[], Sequence[ClusterGauges]]) -> None:
+        """Where the live cluster gauges come from (read at each scrape)."""
+        self._live.read = read
 
     def record_request(
         self, route: str, cluster: str, status: int, stream: bool, seconds: float, ttft: float | None, usage: Usage

@@ -11,6 +11,8 @@ from typing import Final
 # -- span names
 SPAN_CLASSIFY: Final = "router.classify"
 SPAN_DECIDE: Final = "router.decide"
+EVENT_TARGET_SKIPPED: Final = "router.target_skipped"  # on the SERVER span: a target passed over, and why
+EVENT_EJECTED: Final = "router.endpoint_ejected"  # on the CLIENT span whose failure ejected its endpoint
 
 # -- GenAI semantic conventions
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -50,7 +52,10 @@ ROUTER_PINNED: Final = "router.pinned"
 ROUTER_ATTEMPT: Final = "router.attempt"
 ROUTER_ENDPOINT: Final = "router.endpoint"
 ROUTER_OUTCOME: Final = "router.outcome"
-ROUTER_NEXT_REASON: Final = "router.next_reason"
+ROUTER_NEXT_REASON: Final = "router.next_reason"  # why another attempt follows this one (its error type)
+ROUTER_RETRY: Final = "router.retry"  # a second or later attempt on the same cluster (its retry budget)
+ROUTER_SKIP_REASON: Final = "router.skip_reason"
+ROUTER_ATTEMPTS: Final = "router.attempts"
 ROUTER_FEATURE_PROMPT_TOKENS: Final = "router.features.prompt_tokens"
 ROUTER_FEATURE_HAS_TOOLS: Final = "router.features.has_tools"
 ROUTER_FEATURE_HAS_IMAGES: Final = "router.features.has_images"
@@ -74,6 +79,15 @@ M_POLICY_RELOADS: Final = "router_policy_reloads"
 M_POLICY_LAST_RELOAD_OK: Final = "router_policy_last_reload_success"
 M_POLICY_LOADED_AT: Final = "router_policy_loaded_timestamp_seconds"
 M_ENDPOINT_UP: Final = "router_endpoint_up"
+M_EJECTIONS: Final = "router_endpoint_ejections"  # {cluster,endpoint,reason}
+M_ENDPOINT_EJECTED: Final = "router_endpoint_ejected"
+M_ENDPOINT_IN_FLIGHT: Final = "router_endpoint_in_flight_requests"
+M_RETRIES: Final = "router_retries"  # {cluster,reason}: retries sent to a cluster, by the failure before
+M_FAILOVERS: Final = "router_failovers"  # {from_cluster,cluster}: attempts on a fallback after a failure
+M_SPILLOVERS: Final = "router_spillovers"  # {cluster,reason}: requests that moved on from a target
+M_BREAKER_REJECTIONS: Final = "router_breaker_rejections"  # {cluster,limit=in_flight|pending|retries}
+M_CLUSTER_PENDING: Final = "router_cluster_pending_requests"
+M_CLUSTER_LATENCY: Final = "router_cluster_latency_estimate_seconds"  # {cluster,measure,stat}
 M_CLASSIFICATIONS: Final = "router_classifications"  # -> router_classifications_total{task,source}
 M_CLASSIFY_DURATION: Final = "router_classify_duration_seconds"
 M_CLASSIFIER_BATCH: Final = "router_classifier_batch_size"

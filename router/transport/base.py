@@ -8,6 +8,8 @@ a failure surfaces as :class:`StreamBroken` from the iterator.
 
 from __future__ import annotations
 
+import email.utils
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +40,43 @@ class UpstreamCall:
     headers: Mapping[str, str]
     timeouts: Timeouts
     api_key: str | None = None
+    # Seconds left before the request's deadline, when it has one: every time limit of the attempt is
+    # cut to it (the deadline propagates upstream).
+    remaining_s: float | None = None
+
+    @property
+    def first_byte_s(self) -> float:
+        t = self.timeouts.first_byte_s
+        return t if self.remaining_s is None else max(0.001, min(t, self.remaining_s))
+
+    @property
+    def total_s(self) -> float:
+        t = self.timeouts.total_s
+        return t if self.remaining_s is None else max(0.001, min(t, self.remaining_s))
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (delta-seconds or an HTTP date), else None."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from router.transport.base import (
     StreamState,
     UpstreamCall,
     completion_from_json,
+    parse_retry_after,
     usage_from,
 )
 
@@ -77,7 +78,7 @@ class FrontierTransport:
             model=self.model,
             messages=call.body["messages"],
             stream=call.stream,
-            timeout=call.timeouts.total_s,
+            timeout=call.total_s,
             num_retries=0,
             extra_headers=dict(call.headers),
             # litellm 1.106.2 routes any request with `tools` through its MCP bridge, which needs the
@@ -97,17 +98,28 @@ class FrontierTransport:
             return AttemptFailed("frontier API timed out", kind="timeout", retriable=True, timeout=True)
         status = getattr(exc, "status_code", None)
         message = _one_line(str(getattr(exc, "message", "") or exc))
-        log.warning("frontier %s failed: %s", self.model, exc)
+        # Debug only: under an outage this would be a line per request; ejections and cooldowns are
+        # logged once each (router.attempts), and every failure is in spans, metrics and the access log.
+        log.debug("frontier %s failed: %s", self.model, exc)
         if isinstance(status, int) and status in (400, 413, 422):
             return UpstreamRejected(status, {"error": {"message": message, "type": "invalid_request_error"}})
         if isinstance(status, int) and status == 408:
             return AttemptFailed(message, kind="timeout", retriable=True, timeout=True)
         kind = f"http_{status}" if isinstance(status, int) else type(exc).__name__
-        return AttemptFailed(f"frontier API error: {message}", kind=kind, retriable=True)
+        # litellm keeps the provider's response headers (Retry-After among them) on the exception.
+        headers = getattr(exc, "litellm_response_headers", None) or getattr(
+            getattr(exc, "response", None), "headers", None
+        )
+        return AttemptFailed(
+            f"frontier API error: {message}",
+            kind=kind,
+            retriable=True,
+            retry_after_s=parse_retry_after(headers) if isinstance(status, int) else None,
+        )
 
     async def complete(self, call: UpstreamCall) -> Completion:
         try:
-            async with asyncio.timeout(call.timeouts.first_byte_s):
+            async with asyncio.timeout(call.first_byte_s):
                 resp = await self._litellm.acompletion(**self._kwargs(call))
         except Exception as exc:
             raise self._failure(exc) from exc
@@ -117,7 +129,7 @@ class FrontierTransport:
 
     async def stream(self, call: UpstreamCall) -> FrontierStream:
         try:
-            async with asyncio.timeout(call.timeouts.first_byte_s):
+            async with asyncio.timeout(call.first_byte_s):
                 wrapper = await self._litellm.acompletion(**self._kwargs(call))
                 iterator = wrapper.__aiter__()
                 first = await anext(iterator)

@@ -25,6 +25,7 @@ from router.transport.base import (
     UpstreamCall,
     completion_from_json,
     observe_event,
+    parse_retry_after,
 )
 
 # 4xx statuses that mean "this request is wrong" (pass through); any other 4xx from an upstream (401,
@@ -32,11 +33,9 @@ from router.transport.base import (
 CLIENT_FAULT = frozenset({400, 413, 422})
 
 
-def _client_timeout(t: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
+def _client_timeout(connect_s: float, first_byte_s: float, total_s: float, stream: bool) -> aiohttp.ClientTimeout:
     # For streams, sock_read bounds the gap between events; first byte and total are bounded separately.
-    return aiohttp.ClientTimeout(
-        total=t.total_s, sock_connect=t.connect_s, sock_read=t.first_byte_s if stream else None
-    )
+    return aiohttp.ClientTimeout(total=total_s, sock_connect=connect_s, sock_read=first_byte_s if stream else None)
 
 
 def _failure(exc: BaseException) -> AttemptFailed:
@@ -57,7 +56,12 @@ async def _raise_for_status(resp: aiohttp.ClientResponse) -> None:
         payload = {}
     if resp.status in CLIENT_FAULT:
         raise UpstreamRejected(resp.status, payload if isinstance(payload, dict) else {})
-    raise AttemptFailed(f"upstream answered HTTP {resp.status}", kind=f"http_{resp.status}", retriable=True)
+    raise AttemptFailed(
+        f"upstream answered HTTP {resp.status}",
+        kind=f"http_{resp.status}",
+        retriable=True,
+        retry_after_s=parse_retry_after(resp.headers),
+    )
 
 
 class VllmTransport:
@@ -77,16 +81,21 @@ class VllmTransport:
         headers = {"Content-Type": "application/json", **call.headers}
         if call.api_key:
             headers["Authorization"] = f"Bearer {call.api_key}"
-        key = (call.timeouts, call.stream)
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            timeout = self._timeouts[key] = _client_timeout(call.timeouts, call.stream)
+        t = call.timeouts
+        if call.remaining_s is not None:  # cut to the request's deadline: built per call, not cached
+            timeout = _client_timeout(t.connect_s, call.first_byte_s, call.total_s, call.stream)
+        else:
+            key = (t, call.stream)
+            cached = self._timeouts.get(key)
+            if cached is None:
+                cached = self._timeouts[key] = _client_timeout(t.connect_s, t.first_byte_s, t.total_s, call.stream)
+            timeout = cached
         return call.endpoint + "/chat/completions", orjson.dumps(body), headers, timeout
 
     async def complete(self, call: UpstreamCall) -> Completion:
         url, data, headers, timeout = self._prepare(call)
         try:
-            async with asyncio.timeout(call.timeouts.first_byte_s):
+            async with asyncio.timeout(call.first_byte_s):
                 async with self._session.post(url, data=data, headers=headers, timeout=timeout) as resp:
                     await _raise_for_status(resp)
                     raw = await resp.read()
@@ -106,7 +115,7 @@ class VllmTransport:
         url, data, headers, timeout = self._prepare(call)
         resp: aiohttp.ClientResponse | None = None
         try:
-            async with asyncio.timeout(call.timeouts.first_byte_s):
+            async with asyncio.timeout(call.first_byte_s):
                 resp = await self._session.post(url, data=data, headers=headers, timeout=timeout)
                 await _raise_for_status(resp)
                 splitter = EventSplitter()

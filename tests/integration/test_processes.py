@@ -141,6 +141,28 @@ def test_sighup_with_a_bad_policy_keeps_serving(stack: dict[str, object]) -> Non
     assert reply.headers["x-router-cluster"] == "pool"
 
 
+def test_router_status_shows_the_live_clusters(stack: dict[str, object]) -> None:
+    import subprocess
+    import sys
+
+    client = stack["client"]
+    assert isinstance(client, openai.OpenAI)
+    client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
+    url = str(client.base_url).removesuffix("/v1/")
+    out = subprocess.run(
+        [sys.executable, "-m", "router", "status", "--url", url], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("pool (vllm, small-model): in flight 0/256")
+    assert "  up        http://127.0.0.1:" in out
+    assert "attempts 1, failures 0, ejections 0 vllm running 0.0 waiting 0.0" in out
+    assert "api (frontier, openai/frontier-model)" in out
+    bad = subprocess.run(
+        [sys.executable, "-m", "router", "status", "--url", "http://127.0.0.1:9"], capture_output=True, text=True
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error: http://127.0.0.1:9/v1/admin/clusters:")
+
+
 def test_upstream_down_spills_to_frontier(stack: dict[str, object]) -> None:
     client, pool = stack["client"], stack["pool"]
     assert isinstance(client, openai.OpenAI)

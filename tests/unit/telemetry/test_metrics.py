@@ -1,5 +1,4 @@
-from router.telemetry import names
-from router.telemetry.metrics import Metrics
+from router.telemetry.metrics import ClusterGauges, EndpointGauges, Metrics
 from router.types import Usage
 
 
@@ -21,14 +20,19 @@ def test_attempts_record_genai_histograms() -> None:
     assert "gen_ai_client_operation_time_to_first_chunk_seconds_count" in text
 
 
-def test_cluster_in_flight_reads_live_values() -> None:
-    m, box = Metrics(), {"n": 2.0}
-    m.watch_clusters({"pool": lambda: box["n"]})
-    assert b'router_cluster_in_flight_requests{cluster="pool"} 2.0' in m.render()
-    box["n"] = 0
-    assert b'router_cluster_in_flight_requests{cluster="pool"} 0.0' in m.render()
-
-
-def test_names_follow_genai_conventions() -> None:
-    assert names.GEN_AI_USAGE_INPUT_TOKENS == "gen_ai.usage.input_tokens"
-    assert names.GEN_AI_PROVIDER_NAME == "gen_ai.provider.name"
+def test_cluster_gauges_are_read_at_scrape_time() -> None:
+    m, live = Metrics(), [ClusterGauges("pool", 2, 1, {("ttft", "p95"): 0.25, ("ttft", "ewma"): None})]
+    m.watch_clusters(lambda: live)
+    text = m.render().decode()
+    assert 'router_cluster_in_flight_requests{cluster="pool"} 2.0' in text
+    assert 'router_cluster_pending_requests{cluster="pool"} 1.0' in text
+    assert 'router_cluster_latency_estimate_seconds{cluster="pool",measure="ttft",stat="p95"} 0.25' in text
+    assert 'stat="ewma"' not in text  # no estimate yet: no sample
+    live[0] = ClusterGauges("pool", 0, 0, {}, [EndpointGauges("http://e/v1", True, True, 3)])
+    text = m.render().decode()
+    assert 'router_cluster_in_flight_requests{cluster="pool"} 0.0' in text
+    assert 'router_endpoint_ejected{cluster="pool",endpoint="http://e/v1"} 1.0' in text
+    assert 'router_endpoint_up{cluster="pool",endpoint="http://e/v1"} 1.0' in text
+    assert 'router_endpoint_in_flight_requests{cluster="pool",endpoint="http://e/v1"} 3.0' in text
+    live.clear()  # a reload removed the cluster: its series go too
+    assert b'cluster="pool"' not in m.render()

@@ -1,0 +1,58 @@
+"""One upstream endpoint's live state: active health, outlier ejection, in-flight count, scraped load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from router.upstream.balance import Load
+from router.upstream.outlier import OutlierState
+
+SCRAPE_STALE_AFTER = 3.0  # scrape intervals after which scraped load is ignored
+
+
+@dataclass
+class Scraped:
+    """vLLM's own view of its load, from its Prometheus ``/metrics``."""
+
+    running: float | None = None
+    waiting: float | None = None
+    kv: float | None = None
+    at: float = 0.0  # monotonic time of the scrape; 0: never
+
+
+@dataclass
+class Endpoint:
+    url: str
+    host: str
+    port: int
+    adapters: frozenset[str] = frozenset()
+    emulated: bool = False
+    healthy: bool = True  # the active health checks' verdict
+    check_failures: int = 0  # consecutive failed probes
+    check_successes: int = 0
+    outlier: OutlierState = field(default_factory=OutlierState)
+    in_flight: int = 0
+    scraped: Scraped = field(default_factory=Scraped)
+    attempts: int = 0
+    failures: int = 0
+    last_error: str = ""
+
+    @classmethod
+    def parse(cls, url: str, adapters: frozenset[str] = frozenset(), emulated: bool = False) -> Endpoint:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(url=url, host=parts.hostname or "", port=port, adapters=adapters, emulated=emulated)
+
+    def available(self, now: float) -> bool:
+        return self.healthy and not self.outlier.ejected(now)
+
+    def serves(self, adapter: str | None) -> bool:
+        return adapter is None or adapter in self.adapters
+
+    def load(self, now: float, scrape_interval_s: float) -> Load:
+        s = self.scraped
+        fresh = s.at > 0 and scrape_interval_s > 0 and now - s.at <= SCRAPE_STALE_AFTER * scrape_interval_s
+        if not fresh:
+            return Load(self.in_flight)
+        return Load(self.in_flight, s.running, s.waiting, s.kv)

@@ -1,0 +1,61 @@
+"""The fast /metrics reader agrees with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from router.telemetry.scrape import vllm_load
+
+PAGE = b"""# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"} 7.0
+vllm:num_requests_running{engine="1",model_name="meta-llama/Llama-3.1-8B-Instruct"} 5.0
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="a b"} 2.0 1712345678000
+vllm:num_requests_waiting{engine="1",model_name="a b"} 0.0
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.25
+vllm:kv_cache_usage_perc{engine="1",model_name="m"} 0.75
+# TYPE vllm:num_requests_running_total counter
+vllm:num_requests_running_total 99
+# TYPE vllm:time_to_first_token_seconds histogram
+vllm:time_to_first_token_seconds_bucket{le="0.1",model_name="m"} 3.0
+"""
+
+
+def reference(page: bytes) -> tuple[float, float, float]:
+    running = waiting = 0.0
+    kv = 0.0
+    for family in text_string_to_metric_families(page.decode()):
+        for sample in family.samples:
+            if sample.name == "vllm:num_requests_running":
+                running += sample.value
+            elif sample.name == "vllm:num_requests_waiting":
+                waiting += sample.value
+            elif sample.name in ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"):
+                kv = max(kv, sample.value)
+    return running, waiting, kv
+
+
+def test_matches_prometheus_client() -> None:
+    load = vllm_load(PAGE)
+    assert (load.running, load.waiting, load.kv) == reference(PAGE) == (12.0, 2.0, 0.75)
+
+
+def test_older_kv_name_and_missing_gauges() -> None:
+    old = vllm_load(b"vllm:gpu_cache_usage_perc 0.5\nvllm:num_requests_running 1\n")
+    assert (old.running, old.waiting, old.kv) == (1.0, None, 0.5)
+    assert vllm_load(b'garbage\nvllm:num_requests_waiting{x="}"} nope\n') == vllm_load(b"")
+
+
+def test_the_emulators_page() -> None:
+    from prometheus_client import generate_latest
+
+    from router.emulator.app import STATE, create_emulator
+    from router.emulator.config import EmulatorConfig
+
+    state = create_emulator(EmulatorConfig())[STATE]
+    state.running, state.waiting, state.kv_tokens = 3, 4, 50_000
+    page = generate_latest(state.registry)
+    load = vllm_load(page)
+    assert (load.running, load.waiting, load.kv) == reference(page) == (3.0, 4.0, 0.5)
