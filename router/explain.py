@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from router.classifier.predict import Classification
 from router.classifier.text import PromptView
 from router.policy.compile import Policy
 from router.policy.engine import Trace
 from router.types import RequestFeatures
+
+if TYPE_CHECKING:
+    from router.classifier.predict import Classification
 
 
 @dataclass

@@ -231,7 +231,7 @@ class Pipeline:
                     if lb.affinity not in tally.affinity:
                         tally.affinity[lb.affinity] = affinity_key(lb.affinity, chat, headers)
                     key = tally.affinity[lb.affinity]
-                pick = cluster.pick(target.adapter, key, tally.tried, panic)
+                pick = cluster.pick(target.adapter, key, tally.tried, panic, found if tries == 0 else None)
                 if pick.endpoint is None:
                     self._skip(outcome, name, "no_endpoint", pick.why_none, tally)
                     return None

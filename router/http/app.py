@@ -7,23 +7,26 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
-from router.classifier.predict import ClassifierModel
 from router.http import handlers
 from router.http.keys import PIPELINE, STATE
 from router.http.middleware import api_middleware
 from router.pipeline import Pipeline
 from router.policy.compile import load_policy
-from router.runtime import classify, health, reload
+from router.runtime import classifier, health, reload
 from router.runtime.clusters import EmulatedUpstreams, Upstreams, build_upstreams
 from router.runtime.state import RouterState, Serving
 from router.settings import Settings
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
+
+if TYPE_CHECKING:
+    from router.classifier.predict import ClassifierModel
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +76,9 @@ async def _tracing_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _classifier_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The classifier, loaded once per process when the policy can use it (see ``classify.start``)."""
+    """The classifier, loaded once per process when the policy can use it (see ``classifier.start``)."""
     state = app[STATE]
-    await classify.start(state)
+    await classifier.start(state)
     try:
         yield
     finally:

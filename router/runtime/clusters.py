@@ -187,8 +187,16 @@ class ClusterRuntime:
             return Candidates([], f"cooling down for {self.soonest_back() or 0:.1f} s")
         return Candidates([], f"no available endpoint ({ejected} ejected, {down} down by health checks)", down > 0)
 
-    def pick(self, adapter: str | None, affinity: bytes | None, tried: set[str], panic: bool = False) -> Pick:
-        found = self.candidates(adapter, tried, panic)
+    def pick(
+        self,
+        adapter: str | None,
+        affinity: bytes | None,
+        tried: set[str],
+        panic: bool = False,
+        found: Candidates | None = None,
+    ) -> Pick:
+        """The endpoint for the next attempt; ``found``: the candidates, if just computed for this request."""
+        found = found if found is not None else self.candidates(adapter, tried, panic)
         endpoints = found.endpoints
         if not endpoints:
             return Pick(None, why_none=found.why)

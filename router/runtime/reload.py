@@ -16,7 +16,7 @@ from pathlib import Path
 
 from router.errors import PolicyError
 from router.policy.compile import load_policy, policy_files
-from router.runtime import classify
+from router.runtime import classifier
 from router.runtime.clusters import EmulatedUpstreams, build_upstreams
 from router.runtime.state import RouterState, Serving
 
@@ -58,7 +58,7 @@ async def reload_policy(state: RouterState) -> bool:
     metrics.policy_ok.set(1)
     metrics.policy_loaded_at.set(time.time())
     state.last_reload_error = None
-    await classify.start(state)  # a no-op unless the new policy is the first to need it
+    await classifier.start(state)  # a no-op unless the new policy is the first to need it
     log.info("policy reloaded from %s (%d files)", state.settings.policies, len(policy.files))
     return True
 

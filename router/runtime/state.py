@@ -6,17 +6,20 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
-from router.classifier.predict import ClassifierModel
 from router.policy.compile import Policy
-from router.runtime.classify import ClassifierRuntime
 from router.runtime.clusters import Upstreams
 from router.runtime.devstack import EmulatorFleet
 from router.settings import Settings
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import Tracing
+
+if TYPE_CHECKING:  # the classifier's modules are heavy; imported only when a policy uses them
+    from router.classifier.predict import ClassifierModel
+    from router.runtime.classify import ClassifierRuntime
 
 
 @dataclass

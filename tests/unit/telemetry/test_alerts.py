@@ -15,7 +15,15 @@ ALERTS = Path(__file__).parents[3] / "deploy" / "prometheus" / "alerts.yaml"
 def test_alert_rules_use_known_metrics() -> None:
     doc = yaml.safe_load(ALERTS.read_text())
     rules = [r for g in doc["groups"] for r in g["rules"]]
-    assert {r["alert"] for r in rules} >= {"RouterClassifierDown", "RouterClassifierFallbacks", "RouterClassifySlow"}
+    assert {r["alert"] for r in rules} >= {
+        "RouterClassifierDown",
+        "RouterClassifierFallbacks",
+        "RouterClassifySlow",
+        "RouterPoolDegraded",
+        "RouterEndpointFlapping",
+        "RouterSpillingOver",
+        "RouterNoUpstream",
+    }
     known = {v for k, v in vars(names).items() if k.startswith("M_")}
     for rule in rules:
         assert rule["for"]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from router.upstream.estimate import MIN_SAMPLES, Estimate
+from router.upstream.estimate import MIN_SAMPLES, REFRESH_S, Estimate
 
 
 def test_p95_needs_enough_samples_in_the_window() -> None:
@@ -22,7 +22,8 @@ def test_p95_and_ewma() -> None:
     assert e.ewma is not None
     assert 0.9 < e.ewma <= 1.0  # recent samples dominate
     e.observe(1.0, 5.0)
-    assert e.p95(1.0) == 0.96  # recomputed after a new sample
+    assert e.p95(1.0) == 0.95  # at most REFRESH_S old
+    assert e.p95(1.0 + REFRESH_S) == 0.96  # then recomputed with the new sample
 
 
 def test_the_window_holds_at_most_max_samples() -> None:
