@@ -19,7 +19,7 @@ from router.runtime.state import RouterState
 from router.sse import DONE, error_event
 from router.telemetry import names as n
 from router.telemetry.spans import choices_json, request_attributes, response_attributes
-from router.transport.base import Completion, EventStream, StreamBroken, UpstreamCall
+from router.transport.base import Completion, EventStream, StreamBroken, StreamState, UpstreamCall
 from router.types import AttemptRecord, RequestOutcome, Target, Usage
 from router.upstream.outlier import Ejection
 
@@ -37,6 +37,11 @@ class OpenStream:
     started: float
     ttfc: float
     record: AttemptRecord
+    # Set by the pipeline: what the stream's usage is when it ends (the final usage chunk, or counted),
+    # a comment event to send just before [DONE] (its cost), and the settlement once it is over.
+    usage_of: Callable[[StreamState], Usage] | None = None
+    before_done: Callable[[Usage], bytes] | None = None
+    finish: Callable[[Usage], Awaitable[None]] | None = None
 
 
 class Attempts:
@@ -186,6 +191,8 @@ class Attempts:
         """Close a stream that will not be relayed (the client went away before its headers were sent)."""
         try:
             await opened.stream.aclose()
+            if opened.finish is not None:
+                await opened.finish(self._usage(opened))
         finally:
             opened.endpoint.in_flight -= 1
             opened.cluster.release()
@@ -201,18 +208,25 @@ class Attempts:
                 None,
             )
 
+    def _usage(self, opened: OpenStream) -> Usage:
+        st = opened.stream.state
+        if opened.usage_of is not None:
+            return opened.usage_of(st)
+        return st.usage or Usage(0, st.content_chunks)
+
     async def relay(
         self,
         opened: OpenStream,
         write: Callable[[bytes], Awaitable[None]],
         outcome: RequestOutcome,
-        prompt_estimate: Callable[[], int],
     ) -> None:
         """Send every event to the client; on a break, end the stream cleanly; always close upstream."""
         error_type: str | None = None
         message: str | None = None
         try:
             async for event in opened.stream.events():
+                if event == DONE and opened.before_done is not None:
+                    await write(opened.before_done(self._usage(opened)))
                 await write(event)
         except StreamBroken as exc:
             error_type, message = exc.kind, str(exc)
@@ -237,7 +251,7 @@ class Attempts:
                 if ejection is not None:
                     self._ejected(opened.cluster, opened.endpoint, ejection)
             st = opened.stream.state
-            usage = st.usage or Usage(prompt_estimate(), st.content_chunks)
+            usage = self._usage(opened)
             outcome.usage = usage
             opened.record.outcome = "error" if error_type else "success"
             opened.record.error_type = error_type
@@ -253,3 +267,5 @@ class Attempts:
                 opened.ttfc,
                 message,
             )
+            if opened.finish is not None:
+                await opened.finish(usage)

@@ -10,7 +10,11 @@ or logged by a reload.
     RouterError                      500 server_error
     ├── InvalidRequest               400 invalid_request_error   (param names the field)
     │   └── PayloadTooLarge          413 invalid_request_error
+    ├── Unauthorized                 401 authentication_error    code=missing_api_key|invalid_api_key|expired_api_key
+    ├── Forbidden                    403 permission_error
     ├── ModelNotFound                404 invalid_request_error   code=model_not_found
+    ├── BudgetExceeded               429 rate_limit_error        code=budget_exceeded (Retry-After)
+    ├── StateUnavailable             503 server_error            code=state_unavailable (a fail-closed budget)
     ├── UpstreamError                502 server_error            code=upstream_error
     │   ├── UpstreamTimeout          504 server_error            code=upstream_timeout
     │   ├── NoUpstreamAvailable      503 server_error            code=no_upstream_available (Retry-After)
@@ -61,6 +65,51 @@ class InvalidRequest(RouterError):
 class PayloadTooLarge(InvalidRequest):
     status = 413
     code = "payload_too_large"
+
+
+class Unauthorized(RouterError):
+    status = 401
+    error_type = "authentication_error"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(RouterError):
+    status = 403
+    error_type = "permission_error"
+    code = "forbidden"
+
+
+class BudgetExceeded(RouterError):
+    """A budget with ``on_exhausted: deny`` has no room for this request."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    code = "budget_exceeded"
+
+    def __init__(self, message: str, *, budget: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s), "x-router-budget": self.budget}
+
+
+class StateUnavailable(RouterError):
+    """The shared state store is unreachable and a budget of the request fails closed."""
+
+    status = 503
+    error_type = "server_error"
+    code = "state_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
 
 
 class ModelNotFound(RouterError):

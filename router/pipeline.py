@@ -30,8 +30,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+import orjson
 from opentelemetry import trace
 
+from router.accounting import Accounting
 from router.attempts import Attempts, OpenStream
 from router.chat import ChatRequest, features
 from router.classifier.text import prompt_view
@@ -43,8 +45,9 @@ from router.policy.schema import VllmCluster
 from router.runtime.clusters import ClusterRuntime, Upstreams
 from router.runtime.state import RouterState
 from router.telemetry import names as n
-from router.transport.base import Completion
-from router.types import Decision, RequestOutcome, Target
+from router.tenancy.auth import Principal
+from router.transport.base import Completion, StreamState
+from router.types import Decision, RequestOutcome, Target, Usage
 from router.upstream import plan
 from router.upstream.limits import retry_after
 from router.upstream.request import DEADLINE_HEADER, affinity_key, deadline_of
@@ -68,24 +71,21 @@ class Pipeline:
     def __init__(self, state: RouterState) -> None:
         self.state = state
         self.attempts = Attempts(state)
+        self.accounting = Accounting(state)
 
     async def relay(
-        self,
-        opened: OpenStream,
-        write: Callable[[bytes], Awaitable[None]],
-        outcome: RequestOutcome,
-        prompt_estimate: Callable[[], int],
+        self, opened: OpenStream, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
     ) -> None:
-        await self.attempts.relay(opened, write, outcome, prompt_estimate)
+        await self.attempts.relay(opened, write, outcome)
 
     async def abandon(self, opened: OpenStream) -> None:
         await self.attempts.abandon(opened)
 
     async def classify(
-        self, chat: ChatRequest, headers: Mapping[str, str], policy: Policy, force: bool = False
+        self, chat: ChatRequest, headers: Mapping[str, str], policy: Policy, tenant: str | None, force: bool = False
     ) -> Classified:
         """Features plus classification. ``force``: classify even if no rule would look (explain)."""
-        feats = features(chat, headers, headers.get(self.state.settings.tenant_header))
+        feats = features(chat, headers, tenant)
         view = prompt_view(chat.parsed.messages)
         runtime = self.state.classifier
         if not policy.classifier.enabled or not (force or policy.needs_classifier):
@@ -107,7 +107,7 @@ class Pipeline:
 
     # -- stages up to the first byte ---------------------------------------------------------
     async def open(
-        self, chat: ChatRequest, headers: Mapping[str, str], outcome: RequestOutcome
+        self, chat: ChatRequest, headers: Mapping[str, str], outcome: RequestOutcome, principal: Principal
     ) -> Completion | OpenStream:
         serving = self.state.serving
         tracer = self.state.tracing.tracer
@@ -116,7 +116,7 @@ class Pipeline:
         decision = serving.policy.pinned.get(chat.alias)
         if decision is None:
             with tracer.start_as_current_span(n.SPAN_CLASSIFY) as span:
-                c = await self.classify(chat, headers, serving.policy)
+                c = await self.classify(chat, headers, serving.policy, principal.tenant)
                 feats = c.features
                 outcome.task, outcome.complexity = feats.task, feats.complexity
                 if span.is_recording():
@@ -126,7 +126,42 @@ class Pipeline:
                 if span.is_recording():
                     span.set_attributes({n.ROUTER_ROUTE: decision.route, n.ROUTER_REASON: decision.reason})
         outcome.route, outcome.reason = decision.route, decision.reason
-        return await self._try_targets(chat, headers, decision, outcome, deadline)
+        acc = self.accounting
+        cache_key = acc.cache_key(principal, chat)
+        if cache_key is not None:
+            hit = await acc.cache_get(cache_key, outcome)
+            outcome.cache = "miss" if hit is None else "hit"
+            if hit is not None:
+                await acc.settle(principal, None, outcome, hit.usage, cache_hit=True)
+                return hit
+        decision, reservation = await acc.reserve(principal, decision, chat, outcome)
+        try:
+            result = await self._try_targets(chat, headers, decision, outcome, deadline)
+        except BaseException:
+            await acc.settle(principal, reservation, outcome, None)  # release what was reserved
+            raise
+        if isinstance(result, Completion):
+            await acc.settle(principal, reservation, outcome, result.usage or Usage())
+            if cache_key is not None:
+                await acc.cache_put(cache_key, result, outcome)
+            return result
+        prices, baseline = acc.prices(result.cluster.name), self.state.serving.prices.baseline
+        model = result.record.upstream_model
+
+        def usage_of(st: StreamState) -> Usage:
+            return acc.stream_usage(chat, st, model)
+
+        def before_done(usage: Usage) -> bytes:
+            # Headers went out with the first byte; a stream's cost is known only at its end. SSE comments
+            # are ignored by OpenAI SDKs and EventSource alike.
+            cost = {"cost_usd": prices.cost(usage), "baseline_cost_usd": baseline.cost(usage)}
+            return b": router-cost " + orjson.dumps(cost) + b"\n\n"
+
+        async def finish(usage: Usage) -> None:
+            await acc.settle(principal, reservation, outcome, usage)
+
+        result.usage_of, result.before_done, result.finish = usage_of, before_done, finish
+        return result
 
     def _plan(self, decision: Decision, upstreams: Upstreams, outcome: RequestOutcome) -> list[Target]:
         """The decision's targets, those predicted over its latency budget moved to the end."""

@@ -28,7 +28,21 @@ class Settings(BaseModel):
         description="Serve unconfigured upstreams (endpoints `emulated`, frontier clusters without an API "
         "key) from local emulators. For the quick start and demos; never in production.",
     )
-    tenant_header: str = Field("x-router-tenant", description="Header naming the caller's tenant.")
+    keys_file: str | None = Field(
+        None, description="YAML file of hashed API keys (router/tenancy/keys.py); re-read on every policy reload."
+    )
+    api_keys: str | None = Field(None, description="More hashed keys: comma-separated `tenant:sha256[:admin]`.")
+    redis_url: str | None = Field(
+        None,
+        description="Redis for state shared by proxy replicas (budgets, ledger, cache), e.g. "
+        "`redis://127.0.0.1:6379/0`. Unset: in-memory state for this process alone.",
+    )
+    state_prefix: str = Field(
+        "router:", min_length=1, max_length=100, description="Prefix of every key the router writes in Redis."
+    )
+    redis_timeout_ms: float = Field(
+        250.0, gt=0, le=60_000, description="Per-command Redis timeout; a miss counts as Redis unreachable."
+    )
     capture_content: bool = Field(
         False, description="Put prompts and completions on spans (gen_ai.input/output.messages). Off: never."
     )

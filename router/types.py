@@ -106,3 +106,8 @@ class RequestOutcome:
     task: str | None = None
     complexity: float | None = None
     skipped: list[str] = field(default_factory=list)  # "cluster: why" for each target passed over
+    tenant: str = ""
+    key_name: str | None = None  # the API key's name (never the key); None: anonymous
+    cost_usd: float | None = None
+    baseline_cost_usd: float | None = None
+    cache: str | None = None  # hit | miss, when the response cache was consulted

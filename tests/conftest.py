@@ -44,9 +44,11 @@ clusters:
   frontier:
     kind: frontier
     model: openai/frontier-model
+    price: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 4.0}}
     api_key_env: TEST_FRONTIER_KEY
     api_base: {frontier}
     timeouts: {{connect_s: 1, first_byte_s: 5, total_s: 10}}
+auth: {{anonymous: true, admin_without_key: true}}
 models:
   auto: {{default_route: general}}
   pinned: {{cluster: pool, fallbacks: []}}
@@ -97,8 +99,11 @@ async def proxy(
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> ProxyFactory:
     async def make(policy: str, model: ClassifierModel | None = None, **settings: Any) -> TestClient[Any, Any]:
-        """A proxy over ``policy``; classification only with a (shared, loaded) ``model``."""
+        """A proxy over ``policy``; classification only with a (shared, loaded) ``model``. Policies that say
+        nothing of `auth` serve anonymous requests (tests of keys and tenants set their own)."""
         path = tmp_path / "policy.yaml"
+        if "\nauth:" not in policy:
+            policy += "\nauth: {anonymous: true, admin_without_key: true}\n"
         path.write_text(policy)
         values: dict[str, Any] = {"policies": path, "reload_interval_s": 0.2, "access_log": True, **settings}
         values.setdefault("classifier", model is not None)

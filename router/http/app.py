@@ -7,7 +7,9 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
@@ -18,12 +20,17 @@ from router.http.keys import PIPELINE, STATE
 from router.http.middleware import api_middleware
 from router.pipeline import Pipeline
 from router.policy.compile import load_policy
+from router.pricing import price_book
 from router.runtime import classifier, health, reload
 from router.runtime.clusters import EmulatedUpstreams, Upstreams, build_upstreams
 from router.runtime.state import RouterState, Serving
 from router.settings import Settings
+from router.state.memory import MemoryStore
+from router.state.redis import RedisStore
+from router.state.resilient import ResilientStore
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
+from router.tenancy.keys import load_keys
 
 if TYPE_CHECKING:
     from router.classifier.predict import ClassifierModel
@@ -45,12 +52,14 @@ def create_app(
     """
     env = dict(os.environ if env is None else env)
     policy = load_policy(settings.policies, env)
+    prices = price_book(policy)
+    keys = load_keys(settings.keys_file, settings.api_keys)
     metrics = Metrics()
     state = RouterState(
         settings=settings,
         metrics=metrics,
         tracing=build_tracing(env, tracer_provider),
-        serving=Serving(policy, Upstreams({})),
+        serving=Serving(policy, Upstreams({}), prices, keys),
         env=env,
         classifier_model=classifier_model,
     )
@@ -59,11 +68,12 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     app[STATE] = state
     app[PIPELINE] = Pipeline(state)
-    app.cleanup_ctx.extend([_tracing_ctx, _classifier_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx])
+    app.cleanup_ctx.extend([_tracing_ctx, _state_ctx, _classifier_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx])
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/route/explain", handlers.route_explain)
     app.router.add_get("/v1/models", handlers.list_models)
     app.router.add_get("/v1/admin/clusters", handlers.admin_clusters)
+    app.router.add_get("/v1/admin/usage", handlers.admin_usage)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
@@ -73,6 +83,47 @@ def create_app(
 async def _tracing_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     app[STATE].tracing.shutdown()
+
+
+async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The state store (Redis when ``ROUTER_REDIS_URL`` is set, else this process's memory) and the
+    ledger's flusher; at shutdown the ledger is flushed before the store closes."""
+    state = app[STATE]
+    s = state.settings
+    if s.redis_url:
+        metrics = state.metrics
+
+        def changed(up: bool) -> None:
+            metrics.state_up.set(1 if up else 0)
+            if not up:
+                metrics.state_errors.inc()
+
+        store = ResilientStore(RedisStore(s.redis_url, s.state_prefix, s.redis_timeout_ms / 1000), changed)
+        await store.start()
+        state.store = store
+        log.info(
+            "state store: Redis at %s (prefix %r)%s", _safe(s.redis_url), s.state_prefix, "" if store.up else ", DOWN"
+        )
+    else:
+        state.store = MemoryStore()
+        log.info("state store: in memory (this process only; set ROUTER_REDIS_URL to share it)")
+    accounting = app[PIPELINE].accounting
+    task = asyncio.create_task(accounting.run(), name="ledger-flush")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await accounting.flush()
+        await state.store.close()
+
+
+def _safe(url: str) -> str:
+    """A Redis URL without its password, for the log."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
 
 
 async def _classifier_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -98,7 +149,7 @@ async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
             await state.fleet.ensure(policy, state.env) if state.settings.emulate_missing else EmulatedUpstreams()
         )
         upstreams = await asyncio.to_thread(build_upstreams, policy, state.session, emulated, None, state.env)
-        state.serving = Serving(policy, upstreams)
+        state.serving = replace(state.serving, upstreams=upstreams)
         state.metrics.watch_clusters(lambda: state.serving.upstreams.gauges())
         yield
     finally:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 from aiohttp import web
 
+from router import usage
 from router.attempts import OpenStream
-from router.chat import estimate_prompt_tokens, parse_chat_request
+from router.chat import parse_chat_request
 from router.errors import PayloadTooLarge
 from router.explain import document
-from router.http.keys import OUTCOME, PIPELINE, STATE
+from router.http.keys import OUTCOME, PIPELINE, PRINCIPAL, STATE
 from router.http.middleware import router_headers
 from router.policy.engine import explain
 from router.policy.schema import VllmCluster
@@ -30,7 +33,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.") from None
     chat = parse_chat_request(raw)
     pipeline = request.app[PIPELINE]
-    result = await pipeline.open(chat, request.headers, outcome)
+    result = await pipeline.open(chat, request.headers, outcome, request[PRINCIPAL])
     if not isinstance(result, OpenStream):
         return web.Response(body=result.payload, content_type="application/json", headers=router_headers(outcome))
     resp = web.StreamResponse(
@@ -46,7 +49,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     except BaseException:
         await pipeline.abandon(result)
         raise
-    await pipeline.relay(result, resp.write, outcome, lambda: estimate_prompt_tokens(chat.parsed))
+    await pipeline.relay(result, resp.write, outcome)
     await resp.write_eof()
     return resp
 
@@ -60,7 +63,8 @@ async def route_explain(request: web.Request) -> web.Response:
         raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.") from None
     chat = parse_chat_request(raw)
     policy = request.app[STATE].serving.policy
-    classified = await request.app[PIPELINE].classify(chat, request.headers, policy, force=True)
+    tenant = request[PRINCIPAL].tenant
+    classified = await request.app[PIPELINE].classify(chat, request.headers, policy, tenant, force=True)
     return _json(document(policy, classified, explain(policy, classified.features)))
 
 
@@ -112,6 +116,18 @@ async def readyz(request: web.Request) -> web.Response:
 async def admin_clusters(request: web.Request) -> web.Response:
     """Every cluster's endpoints, health, ejections, in-flight counts and latency estimates."""
     return _json(status(request.app[STATE].serving.upstreams))
+
+
+async def admin_usage(request: web.Request) -> web.Response:
+    """Spend, tokens, requests and savings by tenant, route and cluster for a UTC day or month."""
+    q = request.query
+    days = usage.days_for(q.get("window", "day"), q.get("date"), time.time())
+    group_by = usage.group_keys(q.get("group_by"))
+    await request.app[PIPELINE].accounting.flush()  # this replica's latest requests too
+    ledgers = await request.app[STATE].store.ledger(days)
+    doc = usage.report(ledgers, group_by)
+    doc.update(window=q.get("window", "day"), days=[days[0], days[-1]])
+    return _json(doc)
 
 
 async def metrics(request: web.Request) -> web.Response:

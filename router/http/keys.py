@@ -4,8 +4,10 @@ from aiohttp import web
 
 from router.pipeline import Pipeline
 from router.runtime.state import RouterState
+from router.tenancy.auth import Principal
 from router.types import RequestOutcome
 
 STATE = web.AppKey("router_state", RouterState)
 PIPELINE = web.AppKey("router_pipeline", Pipeline)
 OUTCOME = web.RequestKey("router_outcome", RequestOutcome)
+PRINCIPAL = web.RequestKey("router_principal", Principal)

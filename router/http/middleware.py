@@ -7,6 +7,7 @@ its traceback and answered with a generic 500; the client never sees a traceback
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import re
 import time
@@ -17,9 +18,12 @@ import orjson
 from aiohttp import web
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from router.errors import RouterError
-from router.http.keys import OUTCOME, STATE
+from router.costs import header as cost_header
+from router.errors import Forbidden, RouterError, Unauthorized
+from router.http.keys import OUTCOME, PRINCIPAL, STATE
+from router.runtime.state import RouterState
 from router.telemetry import names as n
+from router.tenancy.auth import Principal, authenticate, require_admin
 from router.types import RequestOutcome
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,12 @@ def router_headers(outcome: RequestOutcome) -> dict[str, str]:
         headers["x-router-task"] = outcome.task
     if outcome.attempts:
         headers["x-router-attempts"] = str(len(outcome.attempts))
+    if outcome.cost_usd is not None:
+        headers["x-router-cost-usd"] = cost_header(outcome.cost_usd)
+    if outcome.baseline_cost_usd is not None:
+        headers["x-router-baseline-cost-usd"] = cost_header(outcome.baseline_cost_usd)
+    if outcome.cache is not None:
+        headers["x-router-cache"] = outcome.cache
     return headers
 
 
@@ -92,6 +102,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         span_name, context=ctx, kind=SpanKind.SERVER, record_exception=False, set_status_on_exception=False
     ) as span:
         try:
+            principal = _authenticate(request, state)
+            request[PRINCIPAL] = principal
+            outcome.tenant, outcome.key_name = principal.tenant, principal.key_name
             resp = await handler(request)
         except RouterError as exc:
             outcome.error_type = exc.code or exc.error_type
@@ -124,6 +137,19 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return resp
 
 
+def _authenticate(request: web.Request, state: RouterState) -> Principal:
+    serving = state.serving
+    auth = serving.policy.auth
+    try:
+        principal = authenticate(request.headers, serving.keys, auth, dt.datetime.now(dt.UTC).date())
+        if request.path.startswith("/v1/admin/"):
+            require_admin(principal, auth)
+    except (Unauthorized, Forbidden) as exc:
+        state.metrics.auth_failures.labels(exc.code or "forbidden").inc()
+        raise
+    return principal
+
+
 def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: bool) -> None:
     st = request.app[STATE]
     seconds = time.perf_counter() - outcome.started
@@ -139,8 +165,17 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
                 n.ROUTER_CLUSTER: outcome.cluster,
                 n.ROUTER_REASON: outcome.reason,
                 n.ROUTER_ALIAS: outcome.alias,
+                n.ROUTER_TENANT: outcome.tenant,
             }
         )
+        if outcome.key_name is not None:
+            span.set_attribute(n.ROUTER_KEY_NAME, outcome.key_name)
+        if outcome.cost_usd is not None:
+            span.set_attribute(n.ROUTER_COST_USD, outcome.cost_usd)
+        if outcome.baseline_cost_usd is not None:
+            span.set_attribute(n.ROUTER_BASELINE_COST_USD, outcome.baseline_cost_usd)
+        if outcome.cache is not None:
+            span.set_attribute(n.ROUTER_CACHE, outcome.cache)
         if outcome.status >= 500 or outcome.error_type:
             span.set_attribute(n.ERROR_TYPE, outcome.error_type or str(outcome.status))
         if outcome.status >= 500:
@@ -176,6 +211,11 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
                     "attempts": len(outcome.attempts),
                     "endpoint": outcome.attempts[-1].endpoint if outcome.attempts else None,
                     "skipped": outcome.skipped or None,
+                    "tenant": outcome.tenant or None,
+                    "key": outcome.key_name,
+                    "cost_usd": outcome.cost_usd,
+                    "baseline_cost_usd": outcome.baseline_cost_usd,
+                    "cache": outcome.cache,
                     "error_type": outcome.error_type,
                 }
             ).decode()

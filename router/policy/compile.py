@@ -11,19 +11,23 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from router.classifier.labels import TASKS
 from router.errors import PolicyError, PolicyIssue
 from router.policy.schema import (
+    Auth,
+    Budget,
     ClassifierSettings,
     Cluster,
+    Costs,
     FrontierCluster,
     Match,
     ModelAlias,
     PolicyFile,
+    ResponseCache,
     Route,
     VllmCluster,
 )
@@ -66,6 +70,10 @@ class Policy:
     defaults: Mapping[str, Decision]
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     low_confidence: Decision | None = None
+    auth: Auth = field(default_factory=Auth)
+    costs: Costs = field(default_factory=Costs)
+    cache: ResponseCache = field(default_factory=ResponseCache)
+    budgets: tuple[Budget, ...] = ()
 
     @property
     def needs_classifier(self) -> bool:
@@ -76,6 +84,8 @@ class Policy:
 
     fingerprint: str = ""
     warnings: tuple[str, ...] = field(default=())
+    # Where things were written, by dotted path ("clusters.api", "costs"): (file, line).
+    locations: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
 
 
 def policy_files(path: str | Path) -> list[Path]:
@@ -167,6 +177,8 @@ class _Merger:
         self.routes: list[tuple[Route, _Where]] = []
         route_names: dict[str, _Where] = {}
         self.classifier: tuple[ClassifierSettings, _Where] | None = None
+        self.singletons: dict[str, tuple[Any, _Where]] = {}  # auth, costs, cache: one file each at most
+        self.budgets: list[tuple[Budget, _Where]] = []
         for doc, pf in docs:
             if pf.classifier is not None:
                 at = _Where(doc, ("classifier",))
@@ -175,6 +187,17 @@ class _Merger:
                     self.issues.append(at.issue((), f"`classifier` is set in more than one file (also in {first})"))
                 else:
                     self.classifier = (pf.classifier, at)
+            for key in ("auth", "costs", "cache"):
+                value = getattr(pf, key)
+                if value is None:
+                    continue
+                at = _Where(doc, (key,))
+                if key in self.singletons:
+                    first = self.singletons[key][1].doc.file
+                    self.issues.append(at.issue((), f"`{key}` is set in more than one file (also in {first})"))
+                else:
+                    self.singletons[key] = (value, at)
+            self.budgets += [(b, _Where(doc, ("budgets", i))) for i, b in enumerate(pf.budgets)]
             for name, cluster in pf.clusters.items():
                 self._add(self.clusters, "cluster", name, cluster, _Where(doc, ("clusters", name)))
             for name, alias in pf.models.items():
@@ -221,6 +244,29 @@ class _Merger:
                     self.issues.append(where.issue(("match", "models", i), f"unknown model alias {m!r}"))
             self._check_tasks(where, route.match)
         self._check_classifier()
+        self._check_budgets()
+
+    def _check_budgets(self) -> None:
+        names: dict[str, _Where] = {}
+        pinned_routes = {f"model:{n}" for n, (a, _) in self.models.items() if a.cluster is not None}
+        for budget, where in self.budgets:
+            if budget.name in names:
+                self.issues.append(
+                    where.issue(("name",), f"duplicate budget {budget.name!r} (also in {names[budget.name].doc.file})")
+                )
+            names[budget.name] = where
+            if budget.route not in (None, "*") and budget.route not in set(self.route_by_name) | pinned_routes:
+                self.issues.append(where.issue(("route",), f"unknown route {budget.route!r}"))
+            if budget.downgrade_to is not None:
+                target = self.clusters.get(budget.downgrade_to)
+                if target is None:
+                    self.issues.append(where.issue(("downgrade_to",), f"unknown cluster {budget.downgrade_to!r}"))
+                elif not isinstance(target[0], VllmCluster):
+                    self.issues.append(
+                        where.issue(
+                            ("downgrade_to",), f"cluster {budget.downgrade_to!r} is not a self-hosted (vllm) pool"
+                        )
+                    )
 
     def _task_names(self) -> set[str]:
         custom = set(self.classifier[0].tasks) if self.classifier else set()
@@ -367,8 +413,21 @@ class _Merger:
             for n, (c, _) in self.clusters.items()
             if isinstance(c, VllmCluster) and any(e.url == "emulated" for e in c.endpoint_specs())
         )
+        auth = self.singletons.get("auth", (Auth(), None))[0]
+        costs = self.singletons.get("costs", (Costs(), None))[0]
+        cache = self.singletons.get("cache", (ResponseCache(), None))[0]
+        if not auth.anonymous:
+            warnings += ("auth: anonymous use is off: every request needs a key (ROUTER_KEYS_FILE, ROUTER_API_KEYS)",)
         return Policy(
             files=files,
+            auth=auth,
+            costs=costs,
+            cache=cache,
+            budgets=tuple(b for b, _ in self.budgets),
+            locations={
+                **{f"clusters.{n}": (w.doc.file, w.doc.line_of(w.path)) for n, (_, w) in self.clusters.items()},
+                **{k: (w.doc.file, w.doc.line_of(w.path)) for k, (_, w) in self.singletons.items()},
+            },
             clusters={n: c for n, (c, _) in self.clusters.items()},
             models={n: a for n, (a, _) in self.models.items()},
             routes=rules,

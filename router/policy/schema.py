@@ -244,6 +244,35 @@ def _split_endpoints(value: object) -> object:
     return value
 
 
+class Price(_Strict):
+    """A price per million tokens, in US dollars."""
+
+    input_usd_per_mtok: float = Field(ge=0, le=100_000, description="Required. Dollars per million prompt tokens.")
+    output_usd_per_mtok: float = Field(ge=0, le=100_000, description="Required. Dollars per million generated tokens.")
+
+
+class SelfHostedCost(_Strict):
+    """What a vLLM pool's tokens cost: GPU time divided by throughput at good utilisation."""
+
+    usd_per_gpu_hour: float = Field(2.5, gt=0, le=10_000, description="Dollars per GPU-hour (rented or amortised).")
+    gpus_per_replica: int = Field(1, ge=1, le=1024, description="GPUs behind one endpoint.")
+    input_tokens_per_second: float = Field(
+        100_000.0,
+        gt=0,
+        le=1e9,
+        description="Prompt tokens one replica prefills per second at good utilisation (measure yours: "
+        "vLLM's `vllm:prompt_tokens` rate at a busy hour).",
+    )
+    output_tokens_per_second: float = Field(
+        20_000.0,
+        gt=0,
+        le=1e9,
+        description="Tokens one replica generates per second across its batch at good utilisation "
+        "(`vllm:generation_tokens` rate). The defaults are an 8B model on one H100: about 3.5 cents per "
+        "million generated tokens.",
+    )
+
+
 class VllmCluster(_Strict):
     """A pool of vLLM (or any OpenAI-compatible) replicas called directly over HTTP."""
 
@@ -279,6 +308,7 @@ class VllmCluster(_Strict):
         default_factory=OutlierDetection, description="Passive ejection of failing endpoints."
     )
     load_balancing: LoadBalancing = Field(default_factory=LoadBalancing, description="Endpoint choice.")
+    cost: SelfHostedCost = Field(default_factory=SelfHostedCost, description="What this pool's tokens cost.")
     fallbacks: list[str] = Field(
         default_factory=list,
         description="Clusters to try, in order, when this one fails before the first byte and the route "
@@ -337,6 +367,9 @@ class FrontierCluster(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
     cooldown: Cooldown = Field(default_factory=Cooldown, description="Back-off after provider failures.")
+    price: Price | None = Field(
+        None, description="Override of litellm's price for this model (a negotiated rate, a gateway)."
+    )
     fallbacks: list[str] = Field(
         default_factory=list, description="Default fallback clusters (see the vLLM cluster's field)."
     )
@@ -551,6 +584,93 @@ class ClassifierSettings(_Strict):
     )
 
 
+class Auth(_Strict):
+    """Who may call: API keys (hashed, in `ROUTER_KEYS_FILE` or `ROUTER_API_KEYS`) map to tenants."""
+
+    anonymous: bool = Field(
+        False,
+        description="Serve requests without a known key, as `anonymous_tenant` (budgets and rules apply to it "
+        "like to any tenant). A known key still selects its own tenant. Off: a missing or unknown key gets a "
+        "401.",
+    )
+    anonymous_tenant: str = Field("anonymous", pattern=NAME, description="The tenant of anonymous requests.")
+    admin_without_key: bool = Field(
+        False,
+        description="Let anyone read and use the admin API (`/v1/admin/*`). For a local quick start only; "
+        "otherwise the admin API needs a key marked `admin: true`.",
+    )
+
+
+class Costs(_Strict):
+    """How cost and savings are counted."""
+
+    baseline_model: str = Field(
+        "openai/gpt-4o",
+        min_length=1,
+        description="The reference frontier model (a litellm model string): every request's baseline cost is "
+        "what its tokens would have cost there, so savings are measured per request.",
+    )
+    baseline_price: Price | None = Field(None, description="Override of litellm's price for the baseline model.")
+    default_max_tokens: int = Field(
+        4096,
+        ge=1,
+        le=10_000_000,
+        description="Completion tokens reserved against budgets for a request that sets no `max_tokens` "
+        "(the reservation is settled to the real usage afterwards).",
+    )
+
+
+class Budget(_Strict):
+    """A cap on spend, tokens or requests, per tenant, per route, or both, shared by all proxy replicas."""
+
+    name: str = Field(pattern=NAME, description="Required. Unique budget name; shown in errors and metrics.")
+    description: str = Field("", description="Free text for humans.")
+    tenant: str | None = Field(
+        None,
+        description="The tenant it applies to; `*`: every tenant, each with a budget of its own. Unset (and "
+        "no `route`): all requests together.",
+    )
+    route: str | None = Field(
+        None, description="The route it applies to (a route name, or `model:<alias>` for pinned aliases); `*`: each."
+    )
+    usd_per_day: float | None = Field(None, gt=0, le=1e9, description="Dollars per UTC day.")
+    usd_per_month: float | None = Field(None, gt=0, le=1e10, description="Dollars per UTC calendar month.")
+    tokens_per_minute: int | None = Field(
+        None, ge=1, le=10_000_000_000, description="Prompt plus completion tokens per UTC minute."
+    )
+    requests_per_minute: int | None = Field(None, ge=1, le=100_000_000, description="Requests per UTC minute.")
+    on_exhausted: Literal["deny", "downgrade"] = Field(
+        "deny",
+        description="`deny`: a 429 naming the budget, with `Retry-After` until its window resets. `downgrade`: "
+        "send the request to `downgrade_to` (a self-hosted pool) instead; its cost is still counted.",
+    )
+    downgrade_to: str | None = Field(None, description="With `downgrade`: the vLLM cluster to send requests to.")
+    on_state_unavailable: Literal["open", "closed"] = Field(
+        "open",
+        description="When the shared state (Redis) cannot be reached: `open` serves and counts in this process, "
+        "adding the counts to Redis when it is back; `closed` answers 503.",
+    )
+
+    @model_validator(mode="after")
+    def _sane(self) -> Self:
+        limits = (self.usd_per_day, self.usd_per_month, self.tokens_per_minute, self.requests_per_minute)
+        if all(v is None for v in limits):
+            raise ValueError(
+                "a budget needs at least one of usd_per_day, usd_per_month, tokens_per_minute, requests_per_minute"
+            )
+        if (self.on_exhausted == "downgrade") != (self.downgrade_to is not None):
+            raise ValueError("`downgrade_to` goes with `on_exhausted: downgrade`, and it needs one")
+        return self
+
+
+class ResponseCache(_Strict):
+    """Exact-match cache of deterministic answers (temperature 0 or a seed), per tenant, in the state store."""
+
+    enabled: bool = Field(False, description="Off by default.")
+    ttl_s: float = Field(600.0, gt=0, le=30 * 86_400, description="Seconds an answer is kept.")
+    max_body_bytes: int = Field(1_048_576, ge=1, le=64 * 1_048_576, description="Larger answers are not cached.")
+
+
 class PolicyFile(_Strict):
     """One policy file. Several files in a directory merge into one policy (in file-name order)."""
 
@@ -569,3 +689,7 @@ class PolicyFile(_Strict):
         description="Rules, evaluated by `priority` (highest first), then in order (files in file-name "
         "order); the first match wins.",
     )
+    auth: Auth | None = Field(None, description="API keys and tenants; at most one file of a policy may set it.")
+    costs: Costs | None = Field(None, description="Cost accounting; at most one file may set it.")
+    budgets: list[Budget] = Field(default_factory=list, description="Budgets (see `Budget`); names unique.")
+    cache: ResponseCache | None = Field(None, description="Response cache; at most one file may set it.")

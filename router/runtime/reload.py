@@ -16,17 +16,19 @@ from pathlib import Path
 
 from router.errors import PolicyError
 from router.policy.compile import load_policy, policy_files
+from router.pricing import price_book
 from router.runtime import classifier
 from router.runtime.clusters import EmulatedUpstreams, build_upstreams
 from router.runtime.state import RouterState, Serving
+from router.tenancy.keys import load_keys
 
 log = logging.getLogger(__name__)
 
 
-def snapshot(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """What a change check compares: every policy file's name, mtime and size."""
+def snapshot(path: Path, keys_file: str | None = None) -> tuple[tuple[str, int, int], ...]:
+    """What a change check compares: every policy file's (and the keys file's) name, mtime and size."""
     out = []
-    for f in policy_files(path):
+    for f in [*policy_files(path), *([Path(keys_file)] if keys_file else [])]:
         try:
             st = f.stat()
         except OSError:
@@ -39,8 +41,11 @@ def snapshot(path: Path) -> tuple[tuple[str, int, int], ...]:
 async def reload_policy(state: RouterState) -> bool:
     """Load the policy files again; swap them in only if all are valid. Returns whether it swapped."""
     metrics = state.metrics
+    s = state.settings
     try:
-        policy = load_policy(state.settings.policies, state.env)
+        policy = load_policy(s.policies, state.env)
+        prices = await asyncio.to_thread(price_book, policy)  # may import litellm the first time
+        keys = load_keys(s.keys_file, s.api_keys)
     except PolicyError as exc:
         for issue in exc.issues:
             log.error("policy reload rejected, old policy keeps serving: %s", issue)
@@ -53,7 +58,7 @@ async def reload_policy(state: RouterState) -> bool:
     upstreams = await asyncio.to_thread(
         build_upstreams, policy, state.session, emulated or EmulatedUpstreams(), state.serving.upstreams, state.env
     )
-    state.serving = Serving(policy, upstreams)
+    state.serving = Serving(policy, upstreams, prices, keys)
     metrics.policy_reloads.labels("success").inc()
     metrics.policy_ok.set(1)
     metrics.policy_loaded_at.set(time.time())
@@ -75,7 +80,7 @@ async def watch(state: RouterState) -> AsyncIterator[None]:
     interval = state.settings.reload_interval_s
 
     async def run() -> None:
-        seen = snapshot(state.settings.policies)
+        seen = snapshot(state.settings.policies, state.settings.keys_file)
         while True:
             try:
                 await asyncio.wait_for(wake.wait(), timeout=interval if interval > 0 else None)
@@ -83,7 +88,7 @@ async def watch(state: RouterState) -> AsyncIterator[None]:
             except TimeoutError:
                 forced = False
             wake.clear()
-            now = snapshot(state.settings.policies)
+            now = snapshot(state.settings.policies, state.settings.keys_file)
             if forced or now != seen:
                 seen = now
                 await reload_policy(state)

@@ -14,20 +14,26 @@ from router.policy.compile import Policy
 from router.runtime.clusters import Upstreams
 from router.runtime.devstack import EmulatorFleet
 from router.settings import Settings
+from router.state.base import StateStore
+from router.state.memory import MemoryStore
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import Tracing
+from router.tenancy.keys import KeyStore
 
 if TYPE_CHECKING:  # the classifier's modules are heavy; imported only when a policy uses them
     from router.classifier.predict import ClassifierModel
+    from router.pricing import PriceBook
     from router.runtime.classify import ClassifierRuntime
 
 
 @dataclass
 class Serving:
-    """The policy and the clusters built from it: swapped together, atomically, on reload."""
+    """The policy, the clusters built from it, their prices and the API keys: swapped together on reload."""
 
     policy: Policy
     upstreams: Upstreams
+    prices: PriceBook
+    keys: KeyStore
 
 
 @dataclass
@@ -45,3 +51,4 @@ class RouterState:
     classifier: ClassifierRuntime | None = None
     classifier_error: str | None = None
     classifier_model: ClassifierModel | None = None  # injected (tests share one loaded model)
+    store: StateStore = field(default_factory=MemoryStore)

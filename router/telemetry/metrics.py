@@ -163,6 +163,38 @@ class Metrics:
             n.M_POLICY_LAST_RELOAD_OK, "1 if the last policy (re)load succeeded, 0 if it was rejected.", registry=r
         )
         self.policy_loaded_at = Gauge(n.M_POLICY_LOADED_AT, "Unix time the serving policy was loaded.", registry=r)
+        self.cost = Counter(
+            n.M_COST,
+            "Dollars spent, by tenant, route and the cluster that answered.",
+            ("tenant", "route", "cluster"),
+            registry=r,
+        )
+        self.baseline_cost = Counter(
+            n.M_BASELINE_COST,
+            "Dollars the same tokens would have cost on the baseline model.",
+            ("tenant", "route"),
+            registry=r,
+        )
+        self.savings = Counter(n.M_SAVINGS, "Baseline cost minus cost.", ("tenant", "route"), registry=r)
+        self.budget_exhausted = Counter(
+            n.M_BUDGET_EXHAUSTED,
+            "Requests a budget had no room for, by budget and action (deny, downgrade; unavailable: state store).",
+            ("budget", "action"),
+            registry=r,
+        )
+        self.budget_check = Histogram(
+            n.M_BUDGET_CHECK,
+            "Time to reserve a request against its budgets (one state-store round trip, or two on a downgrade).",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5),
+            registry=r,
+        )
+        self.state_up = Gauge(n.M_STATE_UP, "1 while the shared state store (Redis) answers.", registry=r)
+        self.state_up.set(1)
+        self.state_errors = Counter(n.M_STATE_ERRORS, "State store operations that failed.", registry=r)
+        self.cache_lookups = Counter(n.M_CACHE, "Response cache lookups, by result.", ("result",), registry=r)
+        self.auth_failures = Counter(
+            n.M_AUTH_FAILURES, "Requests refused by authentication, by code.", ("code",), registry=r
+        )
         self.classifications = Counter(
             n.M_CLASSIFICATIONS,
             "Requests classified, by task label and source (head: trained head, custom: policy examples).",
@@ -251,6 +283,14 @@ class Metrics:
             self.genai_tokens.labels(*labels, "output").observe(usage.output_tokens)
         if ttfc is not None:
             self.genai_ttfc.labels(*labels).observe(ttfc)
+
+    def record_cost(self, tenant: str, route: str, cluster: str, cost: float, baseline: float) -> None:
+        if cost:
+            self.cost.labels(tenant, route, cluster).inc(cost)
+        if baseline:
+            self.baseline_cost.labels(tenant, route).inc(baseline)
+        if baseline - cost > 0:
+            self.savings.labels(tenant, route).inc(baseline - cost)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -56,6 +56,10 @@ ROUTER_NEXT_REASON: Final = "router.next_reason"  # why another attempt follows 
 ROUTER_RETRY: Final = "router.retry"  # a second or later attempt on the same cluster (its retry budget)
 ROUTER_SKIP_REASON: Final = "router.skip_reason"
 ROUTER_ATTEMPTS: Final = "router.attempts"
+ROUTER_KEY_NAME: Final = "router.key_name"
+ROUTER_COST_USD: Final = "router.cost_usd"
+ROUTER_BASELINE_COST_USD: Final = "router.baseline_cost_usd"
+ROUTER_CACHE: Final = "router.cache"
 ROUTER_FEATURE_PROMPT_TOKENS: Final = "router.features.prompt_tokens"
 ROUTER_FEATURE_HAS_TOOLS: Final = "router.features.has_tools"
 ROUTER_FEATURE_HAS_IMAGES: Final = "router.features.has_images"
@@ -88,6 +92,15 @@ M_SPILLOVERS: Final = "router_spillovers"  # {cluster,reason}: requests that mov
 M_BREAKER_REJECTIONS: Final = "router_breaker_rejections"  # {cluster,limit=in_flight|pending|retries}
 M_CLUSTER_PENDING: Final = "router_cluster_pending_requests"
 M_CLUSTER_LATENCY: Final = "router_cluster_latency_estimate_seconds"  # {cluster,measure,stat}
+M_COST: Final = "router_cost_usd"  # {tenant,route,cluster} counter -> router_cost_usd_total
+M_BASELINE_COST: Final = "router_baseline_cost_usd"  # {tenant,route}: the same tokens on the reference model
+M_SAVINGS: Final = "router_savings_usd"  # {tenant,route}: baseline minus cost
+M_BUDGET_EXHAUSTED: Final = "router_budget_exhausted"  # {budget,action=deny|downgrade|unavailable}
+M_BUDGET_CHECK: Final = "router_budget_check_duration_seconds"
+M_STATE_UP: Final = "router_state_store_up"
+M_STATE_ERRORS: Final = "router_state_store_errors"
+M_CACHE: Final = "router_response_cache_lookups"  # {result=hit|miss}
+M_AUTH_FAILURES: Final = "router_auth_failures"  # {code}
 M_CLASSIFICATIONS: Final = "router_classifications"  # -> router_classifications_total{task,source}
 M_CLASSIFY_DURATION: Final = "router_classify_duration_seconds"
 M_CLASSIFIER_BATCH: Final = "router_classifier_batch_size"

@@ -99,6 +99,24 @@ class StreamState:
     usage: Usage | None = None
     finish_reasons: list[str] = field(default_factory=list)
     content_chunks: int = 0
+    # The data of content events, kept only so that a stream whose upstream sends no usage (llama.cpp's
+    # server, some gateways) can be costed by counting its tokens at the end; dropped once usage arrives.
+    raw: list[bytes] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)  # the same, as text, where the content is at hand
+
+    def text(self) -> str:
+        """The streamed content (parsed from ``raw``)."""
+        parts: list[str] = list(self.pieces)
+        for data in self.raw:
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            for c in obj.get("choices") or [] if isinstance(obj, dict) else []:
+                delta = c.get("delta") if isinstance(c, dict) else None
+                if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                    parts.append(delta["content"])
+        return "".join(parts)
 
 
 class EventStream(Protocol):
@@ -166,7 +184,10 @@ def observe_event(state: StreamState, event: bytes, keep_usage: bool) -> bytes |
         usage = usage_from(obj)
         if usage is not None:
             state.usage = usage
+            state.raw.clear()
             if not keep_usage:
                 return None if not obj.get("choices") else event
     state.content_chunks += 1
+    if state.usage is None:
+        state.raw.append(data)
     return event

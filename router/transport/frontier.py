@@ -170,8 +170,15 @@ class FrontierStream:
             if c.get("finish_reason"):
                 st.finish_reasons.append(str(c["finish_reason"]))
         usage = usage_from(obj)
+        if usage is None and st.usage is None:
+            st.pieces.extend(
+                str(c["delta"]["content"])
+                for c in choices
+                if isinstance(c.get("delta"), dict) and c["delta"].get("content")
+            )
         if usage is not None:
             st.usage = usage
+            st.pieces.clear()
             _clean_usage(obj)
             empty = all(not c.get("delta") and not c.get("finish_reason") for c in choices)
             if empty:

@@ -26,8 +26,10 @@ clusters:
   frontier:
     kind: frontier
     model: openai/frontier-model
+    price: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 4.0}}
     api_key_env: TEST_FRONTIER_KEY
     api_base: {frontier}
+auth: {{anonymous: true, admin_without_key: true}}
 models:
   auto: {{default_route: general}}
   small: {{cluster: pool}}

@@ -254,6 +254,7 @@ clusters:
   api:
     kind: frontier
     model: openai/frontier-model
+    price: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 4.0}}
     api_key_env: TEST_FRONTIER_KEY
     api_base: {api}
     cooldown: {{consecutive_failures: 3, base_s: 5, max_s: 60}}

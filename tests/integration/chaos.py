@@ -56,6 +56,7 @@ clusters:
   api:
     kind: frontier
     model: openai/frontier-model
+    price: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 4.0}}
     api_key_env: CHAOS_KEY
     api_base: http://127.0.0.1:{api}/v1
     timeouts: {{connect_s: 0.5, first_byte_s: 3, total_s: 5}}
@@ -63,6 +64,7 @@ clusters:
     cooldown: {{consecutive_failures: 2, base_s: 1, max_s: 5}}
 models:
   chat: {{cluster: pool}}
+auth: {{anonymous: true, admin_without_key: true}}
 """
 
 

@@ -26,11 +26,13 @@ clusters:
   api:
     kind: frontier
     model: openai/frontier-model
+    price: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 4.0}}
     api_key_env: INTEGRATION_KEY
     api_base: http://127.0.0.1:{api}/v1
 models:
   auto: {{default_route: general}}
   extract: {{cluster: pool, adapter: extract-lora}}
+auth: {{anonymous: true, admin_without_key: true}}
 routes:
   - name: tools
     match: {{models: [auto], has_tools: true}}
@@ -180,7 +182,7 @@ def test_sigterm_drains_a_stream_in_flight(spawn: Spawn, tmp_path: Path) -> None
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         f'version: 1\nclusters:\n  p: {{kind: vllm, endpoints: ["http://127.0.0.1:{pool_port}/v1"], '
-        "model: m}\nmodels:\n  m: {cluster: p}\n"
+        "model: m}\nmodels:\n  m: {cluster: p}\nauth: {anonymous: true}\n"
     )
     wait_http(f"http://127.0.0.1:{pool_port}/health", pool)
     proxy = spawn("serve", "--policies", str(policy), "--port", str(port))

@@ -1,0 +1,243 @@
+"""Budgets, costs, the ledger and the response cache around one request (the pipeline calls these).
+
+::
+
+    reserve   before the first attempt: the request's most (prompt tokens, estimated high, plus its
+              max_tokens, at the dearest price of its targets) against every budget that applies, in one
+              atomic step; an exhausted budget denies (429) or downgrades to a self-hosted pool
+    settle    after the answer: its real cost (usage x the answering cluster's prices) and baseline cost
+              (the same usage on the reference model); the reservation is settled to it, the ledger
+              counts it (buffered, flushed every FLUSH_S), and it is on the response
+    cache     deterministic requests (temperature 0 or a seed), exact match per tenant, when enabled
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from router.budgets import plan, windows
+from router.chat import ChatRequest
+from router.costs import Prices, nano
+from router.errors import BudgetExceeded, StateUnavailable
+from router.policy.schema import VllmCluster
+from router.pricing import count_tokens
+from router.runtime.state import RouterState
+from router.state.base import LedgerEntry, add_ledger
+from router.tenancy.auth import Principal
+from router.transport.base import Completion, StreamState
+from router.types import Decision, RequestOutcome, Target, Usage
+from router.upstream.limits import retry_after
+
+log = logging.getLogger(__name__)
+
+FLUSH_S = 0.2
+CHARS_PER_TOKEN_RESERVED = 3  # a high estimate of prompt tokens (English runs ~4 characters a token)
+# Body fields that do not change the answer, left out of the cache key.
+NOT_IN_CACHE_KEY = frozenset({"stream", "stream_options", "user", "metadata", "store"})
+
+
+@dataclass
+class Reservation:
+    counters: list[plan.Counter] = field(default_factory=list)
+
+
+def max_completion_tokens(body: Mapping[str, Any], default: int) -> int:
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    n = body.get("n")
+    choices = n if isinstance(n, int) and n > 0 else 1
+    return (limit if isinstance(limit, int) and limit > 0 else default) * choices
+
+
+def reserved_prompt_tokens(chat: ChatRequest) -> int:
+    chars = sum(len(str(m.content or "")) for m in chat.parsed.messages)
+    return chars // CHARS_PER_TOKEN_RESERVED + 8 * len(chat.parsed.messages) + 8
+
+
+def deterministic(body: Mapping[str, Any]) -> bool:
+    t = body.get("temperature")
+    return (isinstance(t, int | float) and t == 0) or isinstance(body.get("seed"), int)
+
+
+class Accounting:
+    def __init__(self, state: RouterState) -> None:
+        self.state = state
+        self._ledger: dict[str, dict[str, int]] = {}
+        self._lock = asyncio.Lock()
+
+    # -- prices ------------------------------------------------------------------------------
+    def prices(self, cluster: str) -> Prices:
+        return self.state.serving.prices.clusters[cluster]
+
+    def worst(self, targets: tuple[Target, ...]) -> Prices:
+        book = self.state.serving.prices.clusters
+        out = Prices(0.0, 0.0)
+        for t in targets:
+            if t.cluster in book:
+                out = out.worst(book[t.cluster])
+        return out
+
+    # -- budgets -----------------------------------------------------------------------------
+    async def reserve(
+        self, principal: Principal, decision: Decision, chat: ChatRequest, outcome: RequestOutcome
+    ) -> tuple[Decision, Reservation | None]:
+        policy = self.state.serving.policy
+        scoped = plan.applicable(policy.budgets, principal.tenant, decision.route)
+        if not scoped:
+            return decision, None
+        started = time.perf_counter()
+        prompt = reserved_prompt_tokens(chat)
+        completion = max_completion_tokens(chat.body, policy.costs.default_max_tokens)
+        uncapped: frozenset[str] = frozenset()
+        metrics = self.state.metrics
+        try:
+            for _ in range(len(scoped) + 1):
+                price = self.worst(decision.targets)
+                ask = plan.Ask(nano(prompt * price.input + completion * price.output), prompt + completion)
+                counters = plan.counters(scoped, ask, time.time(), self.state.settings.state_prefix, uncapped)
+                result = await self.state.store.reserve(counters)
+                if result.ok:
+                    return decision, Reservation(counters)
+                assert result.exhausted is not None
+                full = counters[result.exhausted]
+                budget = next(s.budget for s in scoped if s.budget.name == full.budget)
+                if budget.on_exhausted == "deny" or budget.downgrade_to is None:
+                    metrics.budget_exhausted.labels(budget.name, "deny").inc()
+                    raise BudgetExceeded(
+                        plan.describe(full, result.used) + f" It resets at {_when(full.resets_at)}.",
+                        budget=budget.name,
+                        retry_after_s=retry_after(full.resets_at - time.time()),
+                    )
+                metrics.budget_exhausted.labels(budget.name, "downgrade").inc()
+                decision = self._downgrade(decision, budget.name, budget.downgrade_to)
+                outcome.route, outcome.reason = decision.route, decision.reason
+                uncapped |= {budget.name}
+            raise AssertionError("unreachable: each pass uncaps one more budget")
+        except StateUnavailable:
+            metrics.budget_exhausted.labels("state_store", "unavailable").inc()
+            raise
+        finally:
+            metrics.budget_check.observe(time.perf_counter() - started)
+
+    def _downgrade(self, decision: Decision, budget: str, cluster: str) -> Decision:
+        cfg = self.state.serving.policy.clusters[cluster]
+        adapter = decision.primary.adapter
+        keep = adapter if isinstance(cfg, VllmCluster) and adapter in cfg.adapters else None
+        reason = f"{decision.reason}; budget {budget!r} exhausted: downgraded to {cluster!r}"
+        return replace(decision, targets=(Target(cluster, keep),), reason=reason, budget=None)
+
+    # -- after the answer --------------------------------------------------------------------
+    async def settle(
+        self,
+        principal: Principal,
+        reservation: Reservation | None,
+        outcome: RequestOutcome,
+        usage: Usage | None,
+        cache_hit: bool = False,
+    ) -> None:
+        """Cost the answer (or release the reservation of a request nobody answered) and count it."""
+        answered = usage is not None
+        cluster = outcome.cluster or "none"
+        book = self.state.serving.prices
+        cost = 0.0
+        baseline = 0.0
+        if usage is not None:
+            if not cache_hit and cluster in book.clusters:
+                cost = book.clusters[cluster].cost(usage)
+            baseline = book.baseline.cost(usage)
+            outcome.cost_usd, outcome.baseline_cost_usd = cost, baseline
+        if reservation is not None and reservation.counters:
+            tokens = usage.total_tokens if usage is not None else 0
+            deltas = plan.settle_deltas(reservation.counters, plan.Ask(nano(cost), tokens), answered)
+            if deltas:
+                try:
+                    await self.state.store.settle(deltas, {})
+                except StateUnavailable:
+                    log.warning("could not settle a reservation (state store unavailable)")
+        if not answered:
+            return
+        assert usage is not None
+        entry = LedgerEntry(
+            windows.day(time.time()).label,
+            principal.tenant,
+            outcome.route or "none",
+            cluster,
+            1,
+            usage.input_tokens,
+            usage.output_tokens,
+            nano(cost) if cost else 0,
+            nano(baseline) if baseline else 0,
+            1 if cache_hit else 0,
+        )
+        add_ledger(self._ledger, entry)
+        self.state.metrics.record_cost(principal.tenant, outcome.route or "none", cluster, cost, baseline)
+
+    def stream_usage(self, chat: ChatRequest, st: StreamState, model: str) -> Usage:
+        """A stream's usage: the upstream's final usage chunk, or counted from what was streamed."""
+        if st.usage is not None:
+            return st.usage
+        prompt = count_tokens(model, messages=[m.model_dump(include={"role", "content"}) for m in chat.parsed.messages])
+        return Usage(prompt, count_tokens(model, text=st.text()))
+
+    async def flush(self) -> None:
+        """Write the buffered ledger to the state store (every FLUSH_S, before a usage report, at exit)."""
+        async with self._lock:
+            if not self._ledger:
+                return
+            pending, self._ledger = self._ledger, {}
+            try:
+                await self.state.store.settle([], pending)
+            except StateUnavailable:
+                for day, fields in pending.items():  # keep it for the next flush
+                    table = self._ledger.setdefault(day, {})
+                    for f, v in fields.items():
+                        table[f] = table.get(f, 0) + v
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            await self.flush()
+
+    # -- response cache ----------------------------------------------------------------------
+    def cache_key(self, principal: Principal, chat: ChatRequest) -> str | None:
+        c = self.state.serving.policy.cache
+        if not c.enabled or chat.stream or not deterministic(chat.body):
+            return None
+        body = {k: v for k, v in chat.body.items() if k not in NOT_IN_CACHE_KEY}
+        digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return f"{self.state.settings.state_prefix}c:{principal.tenant}:{digest}"
+
+    async def cache_get(self, key: str, outcome: RequestOutcome) -> Completion | None:
+        raw = await self.state.store.cache_get(key)
+        self.state.metrics.cache_lookups.labels("hit" if raw is not None else "miss").inc()
+        if raw is None:
+            return None
+        head, _, payload = raw.partition(b"\n")
+        meta = orjson.loads(head)
+        outcome.cluster, outcome.upstream_model = str(meta["cluster"]), str(meta["model"])
+        usage = Usage(int(meta["usage"][0]), int(meta["usage"][1]))
+        return Completion(payload, usage, str(meta["model"]), ())
+
+    async def cache_put(self, key: str, result: Completion, outcome: RequestOutcome) -> None:
+        c = self.state.serving.policy.cache
+        if len(result.payload) > c.max_body_bytes or result.usage is None:
+            return
+        meta = {"cluster": outcome.cluster, "model": outcome.upstream_model, "usage": list(_usage(result.usage))}
+        await self.state.store.cache_set(key, orjson.dumps(meta) + b"\n" + result.payload, c.ttl_s)
+
+
+def _usage(u: Usage) -> tuple[int, int]:
+    return u.input_tokens, u.output_tokens
+
+
+def _when(unix: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(unix, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

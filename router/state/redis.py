@@ -1,0 +1,146 @@
+"""The Redis store (redis-py asyncio): budget counters move in one atomic Lua step each way.
+
+Keys, under the configured prefix (``ROUTER_STATE_PREFIX``, default ``router:``):
+``b:<budget>:<scope>:<limit>:<window>`` counters (integers: nano-dollars, tokens, requests), each expiring an
+hour after its UTC window ends; ``l:<YYYYMMDD>`` the day's ledger, a hash of
+``tenant<TAB>route<TAB>cluster<TAB>metric`` -> integer, kept ``LEDGER_KEEP_S``; ``c:<tenant>:<hash>`` cached
+answers with their TTL. The reservation script checks every counter and then adds to every one, or adds
+to none: any number of proxy replicas together can never pass a cap by more than the amounts reserved
+by requests still in flight (which are settled to their real use when they finish).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from router.budgets.plan import Counter
+from router.state.base import Delta, Ledgers, Reserved
+from router.state.memory import LEDGER_KEEP_S
+
+# KEYS: counters. ARGV: per counter (cap or -1, amount, expire_at).
+RESERVE = """
+for i = 1, #KEYS do
+  local cap = tonumber(ARGV[3 * i - 2])
+  if cap >= 0 then
+    local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if used + tonumber(ARGV[3 * i - 1]) > cap then
+      return {0, i, used}
+    end
+  end
+end
+local out = {1, 0, 0}
+for i = 1, #KEYS do
+  out[#out + 1] = redis.call('INCRBY', KEYS[i], ARGV[3 * i - 1])
+  redis.call('EXPIREAT', KEYS[i], ARGV[3 * i])
+end
+return out
+"""
+
+# KEYS: n counters, then the ledger hash (if any). ARGV: n, per counter (delta, expire_at), then the
+# ledger's expire_at and (field, value) pairs.
+SETTLE = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  redis.call('INCRBY', KEYS[i], ARGV[2 * i])
+  redis.call('EXPIREAT', KEYS[i], ARGV[2 * i + 1])
+end
+if #KEYS > n then
+  local j = 2 * n + 3
+  while j < #ARGV do
+    redis.call('HINCRBY', KEYS[n + 1], ARGV[j], ARGV[j + 1])
+    j = j + 2
+  end
+  redis.call('EXPIREAT', KEYS[n + 1], ARGV[2 * n + 2])
+end
+return 1
+"""
+
+Errors = (RedisError, OSError, TimeoutError)
+
+
+class RedisStore:
+    name = "redis"
+
+    def __init__(self, url: str, prefix: str, timeout_s: float = 0.25) -> None:
+        self.prefix = prefix
+        self.client: Any = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry_on_timeout=False,
+            health_check_interval=0,
+        )
+        self._reserve = self.client.register_script(RESERVE)
+        self._settle = self.client.register_script(SETTLE)
+
+    @property
+    def up(self) -> bool:
+        return True
+
+    def ledger_key(self, day: str) -> str:
+        return f"{self.prefix}l:{day}"
+
+    async def reserve(self, counters: Sequence[Counter]) -> Reserved:
+        if not counters:
+            return Reserved(True)
+        args: list[int] = []
+        for c in counters:
+            args += [-1 if c.cap is None else c.cap, c.amount, c.expire_at]
+        out = await self._reserve(keys=[c.key for c in counters], args=args)
+        if int(out[0]) == 1:
+            return Reserved(True, values=tuple(int(v) for v in out[3:]))
+        return Reserved(False, int(out[1]) - 1, int(out[2]))
+
+    async def settle(self, deltas: Sequence[Delta], ledgers: Ledgers) -> None:
+        """Add counter deltas and ledger fields (also used to replay what was counted while Redis was away)."""
+        keys = [k for k, _, _ in deltas]
+        args: list[Any] = [len(deltas)]
+        for _, delta, expire_at in deltas:
+            args += [delta, expire_at]
+        days = [(d, f) for d, f in ledgers.items() if f]
+        if not days:
+            if deltas:
+                await self._settle(keys=keys, args=args)
+            return
+        for i, (day, fields) in enumerate(days):
+            k, a = (keys, list(args)) if i == 0 else ([], [0])
+            a.append(self._ledger_expiry(day))
+            for f, v in fields.items():
+                a += [f, v]
+            await self._settle(keys=[*k, self.ledger_key(day)], args=a)
+
+    @staticmethod
+    def _ledger_expiry(day: str) -> int:
+        import datetime as dt
+
+        start = dt.datetime(int(day[:4]), int(day[4:6]), int(day[6:8]), tzinfo=dt.UTC).timestamp()
+        return int(start) + LEDGER_KEEP_S
+
+    async def ledger(self, days: Sequence[str]) -> Mapping[str, Mapping[str, int]]:
+        pipe = self.client.pipeline(transaction=False)
+        for d in days:
+            pipe.hgetall(self.ledger_key(d))
+        results = await pipe.execute()
+        return {d: {k.decode(): int(v) for k, v in r.items()} for d, r in zip(days, results, strict=True)}
+
+    async def cache_get(self, key: str) -> bytes | None:
+        value = await self.client.get(key)
+        return bytes(value) if value is not None else None
+
+    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
+
+    async def server_id(self) -> str:
+        """The server's run id: it changes when Redis restarts (and, with nothing persisted, forgets)."""
+        info = await self.client.info("server")
+        return str(info.get("run_id", ""))
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()
