@@ -310,7 +310,7 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
 
     key = new_key()
     print(f"key (shown once; give it to the service, store it nowhere else): {key}", file=sys.stderr)
-    entry = [f"  - sha256: {hash_key(key)}", f"    tenant: {args.tenant}"]
+    entry = [f'  - sha256: "{hash_key(key)}"', f"    tenant: {args.tenant}"]
     if args.name:
         entry.append(f"    name: {args.name}")
     if args.admin:

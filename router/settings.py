@@ -41,7 +41,11 @@ class Settings(BaseModel):
         "router:", min_length=1, max_length=100, description="Prefix of every key the router writes in Redis."
     )
     redis_timeout_ms: float = Field(
-        250.0, gt=0, le=60_000, description="Per-command Redis timeout; a miss counts as Redis unreachable."
+        1000.0,
+        gt=0,
+        le=60_000,
+        description="Per-command Redis timeout; a miss counts as Redis unreachable (budgets then follow their "
+        "`on_state_unavailable`). A refused connection is noticed at once, whatever this says.",
     )
     capture_content: bool = Field(
         False, description="Put prompts and completions on spans (gen_ai.input/output.messages). Off: never."

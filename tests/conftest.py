@@ -21,6 +21,9 @@ from router.emulator.app import create_emulator
 from router.emulator.config import EmulatorConfig
 from router.http.app import create_app
 from router.settings import Settings
+from tests.redis_servers import prefix, private_redis
+
+__all__ = ["prefix", "private_redis"]  # fixtures for tests of shared state (tests/redis_servers.py)
 
 EmulatorFactory = Callable[..., Awaitable[TestServer]]
 ProxyFactory = Callable[..., Awaitable[TestClient[Any, Any]]]

@@ -170,7 +170,7 @@ async def _stream(
         await resp.write(encode_event(chunk({"content": word if i == 0 else " " + word}, None)))
     await resp.write(encode_event(chunk({}, "stop")))
     opts = body.get("stream_options") or {}
-    if isinstance(opts, dict) and opts.get("include_usage"):
+    if isinstance(opts, dict) and opts.get("include_usage") and cfg.send_usage:
         usage = {"prompt_tokens": prompt, "completion_tokens": n, "total_tokens": prompt + n}
         final = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": []}
         await resp.write(encode_event({**final, "usage": usage}))

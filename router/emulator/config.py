@@ -17,6 +17,7 @@ class EmulatorConfig(BaseModel):
     failure_rate: float = Field(0.0, ge=0, le=1, description="Share of requests answered with `failure_status`.")
     failure_status: int = Field(500, ge=400, le=599, description="Status of injected failures.")
     retry_after_s: float | None = Field(None, ge=0, le=86_400, description="`Retry-After` sent with injected failures.")
+    send_usage: bool = Field(True, description="Send the usage chunk a stream asks for (llama.cpp's server does not).")
     break_stream_rate: float = Field(0.0, ge=0, le=1, description="Share of streams cut off half way.")
     max_num_seqs: int = Field(256, ge=1, le=100_000, description="Running slots; more requests wait (vLLM).")
     kv_cache_tokens: int = Field(100_000, ge=1, description="KV cache capacity for the usage gauge.")

@@ -11,6 +11,7 @@ by requests still in flight (which are settled to their real use when they finis
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,15 +66,23 @@ Errors = (RedisError, OSError, TimeoutError)
 class RedisStore:
     name = "redis"
 
-    def __init__(self, url: str, prefix: str, timeout_s: float = 0.25) -> None:
+    def __init__(self, url: str, prefix: str, timeout_s: float = 1.0, max_connections: int = 64) -> None:
         self.prefix = prefix
-        self.client: Any = aioredis.Redis.from_url(
+        # A blocking pool: a burst of requests waits (up to the timeout) for one of a bounded set of
+        # connections, where redis-py's default pool raises "Too many connections" past its limit.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry_on_timeout=False,
             health_check_interval=0,
         )
+        self.client: Any = aioredis.Redis(connection_pool=pool)
+        # Callers wait here for a connection rather than in the pool, whose wait is bounded by the
+        # timeout: under a burst, waiting for a turn must not look like Redis being away.
+        self._turns = asyncio.Semaphore(max_connections)
         self._reserve = self.client.register_script(RESERVE)
         self._settle = self.client.register_script(SETTLE)
 
@@ -90,7 +99,8 @@ class RedisStore:
         args: list[int] = []
         for c in counters:
             args += [-1 if c.cap is None else c.cap, c.amount, c.expire_at]
-        out = await self._reserve(keys=[c.key for c in counters], args=args)
+        async with self._turns:
+            out = await self._reserve(keys=[c.key for c in counters], args=args)
         if int(out[0]) == 1:
             return Reserved(True, values=tuple(int(v) for v in out[3:]))
         return Reserved(False, int(out[1]) - 1, int(out[2]))
@@ -102,16 +112,17 @@ class RedisStore:
         for _, delta, expire_at in deltas:
             args += [delta, expire_at]
         days = [(d, f) for d, f in ledgers.items() if f]
-        if not days:
-            if deltas:
-                await self._settle(keys=keys, args=args)
-            return
-        for i, (day, fields) in enumerate(days):
-            k, a = (keys, list(args)) if i == 0 else ([], [0])
-            a.append(self._ledger_expiry(day))
-            for f, v in fields.items():
-                a += [f, v]
-            await self._settle(keys=[*k, self.ledger_key(day)], args=a)
+        async with self._turns:
+            if not days:
+                if deltas:
+                    await self._settle(keys=keys, args=args)
+                return
+            for i, (day, fields) in enumerate(days):
+                k, a = (keys, list(args)) if i == 0 else ([], [0])
+                a.append(self._ledger_expiry(day))
+                for f, v in fields.items():
+                    a += [f, v]
+                await self._settle(keys=[*k, self.ledger_key(day)], args=a)
 
     @staticmethod
     def _ledger_expiry(day: str) -> int:
@@ -128,16 +139,22 @@ class RedisStore:
         return {d: {k.decode(): int(v) for k, v in r.items()} for d, r in zip(days, results, strict=True)}
 
     async def cache_get(self, key: str) -> bytes | None:
-        value = await self.client.get(key)
+        async with self._turns:
+            value = await self.client.get(key)
         return bytes(value) if value is not None else None
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
-        await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
+        async with self._turns:
+            await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
 
     async def server_id(self) -> str:
         """The server's run id: it changes when Redis restarts (and, with nothing persisted, forgets)."""
         info = await self.client.info("server")
         return str(info.get("run_id", ""))
+
+    async def reset(self) -> None:
+        """Drop every pooled connection (after an outage they point at a server that is gone)."""
+        await self.client.connection_pool.disconnect()
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())

@@ -120,6 +120,7 @@ class ResilientStore:
         while not self._up:
             await asyncio.sleep(self.retry_s)
             try:
+                await self.redis.reset()  # pooled connections from before the outage are dead
                 server = await self.redis.server_id()
                 restarted = self._server is not None and server != self._server
                 source = self._mine if restarted else self._journal

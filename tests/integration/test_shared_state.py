@@ -1,0 +1,181 @@
+"""Budgets that hold across proxy replicas: several `router serve` processes share one Redis (the
+machine's, under a unique key prefix that is removed afterwards; or a private redis-server that the test
+stops and starts)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+import redis
+
+from router.tenancy.keys import hash_key
+from tests.integration.conftest import Proc, Spawn, free_port, wait_http
+from tests.redis_servers import SHARED_URL, PrivateRedis
+
+pytestmark = pytest.mark.integration
+
+# $1 a second of GPU over 1000 tokens a second: every token costs $0.001. A request of about 7 prompt and
+# 16 completion tokens costs about $0.023 and reserves $0.033 (a high prompt estimate plus max_tokens).
+POLICY = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    endpoints: ["http://127.0.0.1:{pool}/v1"]
+    model: small-model
+    cost: {{usd_per_gpu_hour: 3600, input_tokens_per_second: 1000, output_tokens_per_second: 1000}}
+    circuit_breaker: {{max_in_flight: 1000}}
+models:
+  chat: {{cluster: pool}}
+auth: {{anonymous: false}}
+costs: {{baseline_model: openai/gpt-4o, baseline_price: {{input_usd_per_mtok: 2500, output_usd_per_mtok: 10000}}}}
+budgets:
+{budgets}
+"""
+KEY, OTHER, ADMIN = "sk-router-acme", "sk-router-strict", "sk-router-admin"
+KEYS = f"acme:{hash_key(KEY)},strict:{hash_key(OTHER)},ops:{hash_key(ADMIN)}:admin"
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    value = f"test:{uuid.uuid4().hex[:12]}:"
+    yield value
+    client = redis.Redis.from_url(SHARED_URL)
+    keys = list(client.scan_iter(match=f"{value}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def start(spawn: Spawn, tmp: Path, budgets: str, redis_url: str, prefix: str, replicas: int) -> list[str]:
+    pool = free_port()
+    emu = spawn("emulate", "--port", str(pool), "--model", "small-model", "--latency-ms", "30")
+    wait_http(f"http://127.0.0.1:{pool}/health", emu)
+    policy = tmp / "policy.yaml"
+    policy.write_text(POLICY.format(pool=pool, budgets=budgets))
+    urls = []
+    procs: list[Proc] = []
+    for _ in range(replicas):
+        port = free_port()
+        env = {"ROUTER_REDIS_URL": redis_url, "ROUTER_STATE_PREFIX": prefix, "ROUTER_API_KEYS": KEYS,
+               "ROUTER_ACCESS_LOG": "false", "ROUTER_RELOAD_INTERVAL_S": "0"}  # fmt: skip
+        procs.append(spawn("serve", "--policies", str(policy), "--port", str(port), env=env))
+        urls.append(f"http://127.0.0.1:{port}")
+    for url, proc in zip(urls, procs, strict=True):
+        wait_http(f"{url}/readyz", proc)
+    return urls
+
+
+async def fire(
+    session: aiohttp.ClientSession, url: str, key: str, stream: bool = False
+) -> tuple[int, Decimal, str | None]:
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16, "stream": stream}
+    async with session.post(f"{url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}) as r:
+        raw = await r.read()
+        cost = r.headers.get("x-router-cost-usd", "0")
+        if stream and r.status == 200:  # a stream's cost comes in an SSE comment before [DONE]
+            comment = next(e for e in raw.split(b"\n\n") if e.startswith(b": router-cost "))
+            cost = str(orjson.loads(comment[len(b": router-cost ") :])["cost_usd"])
+        return r.status, Decimal(cost), r.headers.get("Retry-After")
+
+
+async def usage(session: aiohttp.ClientSession, url: str) -> dict[str, object]:
+    await asyncio.sleep(0.6)  # every replica flushes its ledger every 200 ms
+    async with session.get(f"{url}/v1/admin/usage?group_by=tenant", headers={"Authorization": f"Bearer {ADMIN}"}) as r:
+        assert r.status == 200
+        doc: dict[str, object] = await r.json()
+        return doc
+
+
+async def test_a_daily_budget_holds_across_three_replicas(spawn: Spawn, tmp_path: Path, prefix: str) -> None:
+    cap = Decimal("1.15")  # about 50 requests
+    urls = start(spawn, tmp_path, f"  - {{name: acme-daily, tenant: acme, usd_per_day: {cap}}}", SHARED_URL, prefix, 3)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+        results = await asyncio.gather(*(fire(s, urls[i % 3], KEY) for i in range(200)))
+        statuses = [r[0] for r in results]
+        assert set(statuses) <= {200, 429}  # answered or refused, nothing else
+        assert all(r[2] is not None for r in results if r[0] == 429)  # every refusal says when to come back
+        spent = sum(r[1] for r in results)
+        answered = statuses.count(200)
+        report = await usage(s, urls[0])
+    row = next(r for r in report["rows"] if r["tenant"] == "acme")  # type: ignore[attr-defined]
+    overshoot = spent - cap
+    print(f"\n200 requests over 3 replicas: {answered} answered, {statuses.count(429)} refused, "
+          f"spent ${spent} of ${cap} (overshoot ${overshoot}), ledger ${row['cost_usd']}")  # fmt: skip
+    assert spent <= cap  # reservations are checked and taken atomically: never past the cap
+    assert answered >= 40  # and the cap was not wasted on reservations (each reserves ~1.4x its cost)
+    assert row["requests"] == answered
+    assert abs(Decimal(str(row["cost_usd"])) - spent) < Decimal("1e-6")  # the ledger is the headers' sum
+
+
+async def test_a_rate_limit_holds_across_replicas(spawn: Spawn, tmp_path: Path, prefix: str) -> None:
+    limit = 30
+    urls = start(
+        spawn, tmp_path, f"  - {{name: rpm, tenant: '*', requests_per_minute: {limit}}}", SHARED_URL, prefix, 3
+    )
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+        before = time.time()
+        results = await asyncio.gather(*(fire(s, urls[i % 3], KEY) for i in range(120)))
+        after = time.time()
+    windows = int(after // 60) - int(before // 60) + 1  # UTC minutes the burst touched
+    answered = [r[0] for r in results].count(200)
+    assert answered <= limit * windows
+    assert answered >= limit  # and the limit is reachable
+    assert all(0 < int(r[2] or 0) <= 60 for r in results if r[0] == 429)
+
+
+async def test_redis_stopped_and_restarted_mid_run(spawn: Spawn, tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    budgets = (
+        "  - {name: acme-open, tenant: acme, requests_per_minute: 100000, on_state_unavailable: open}\n"
+        "  - {name: strict-closed, tenant: strict, requests_per_minute: 100000, on_state_unavailable: closed}"
+    )
+    urls = start(spawn, tmp_path, budgets, server.url, "t:", 2)
+    spent = Decimal(0)
+    phases: dict[str, list[int]] = {}
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+
+            async def burst(name: str, n: int = 40) -> None:
+                nonlocal spent
+                results = await asyncio.gather(
+                    *(fire(s, urls[i % 2], KEY if i % 2 else OTHER, stream=i % 4 == 1) for i in range(n))
+                )
+                phases[name] = [r[0] for r in results]
+                spent += sum(r[1] for r in results)
+
+            await burst("before")
+            server.stop()
+            await burst("redis down")
+            for url in urls:  # nothing crashed: health and metrics answer
+                async with s.get(f"{url}/healthz") as h:
+                    assert h.status == 200
+                async with s.get(f"{url}/metrics") as m:
+                    assert "router_state_store_up 0.0" in await m.text()
+            await burst("redis down, later")
+            server.start()  # a new, empty Redis
+            await asyncio.sleep(1.5)  # the replicas reconnect and add their shares back
+            await burst("after")
+            report = await usage(s, urls[1])
+    finally:
+        server.stop()
+
+    down = phases["redis down"] + phases["redis down, later"]
+    assert set(phases["before"]) == set(phases["after"]) == {200}
+    assert {c for i, c in enumerate(down) if i % 2} == {200}  # acme's budget fails open: served
+    assert {c for i, c in enumerate(down) if not i % 2} == {503}  # strict's fails closed: refused
+    rows = {r["tenant"]: r for r in report["rows"]}  # type: ignore[attr-defined]
+    served = sum(c == 200 for p in phases.values() for c in p)
+    # Counted while Redis was away, and everything before it (lost in the restart), added back: the
+    # ledger equals what the answers said they cost.
+    assert sum(r["requests"] for r in rows.values()) == served
+    assert abs(Decimal(str(report["total"]["cost_usd"])) - spent) < Decimal("1e-6")  # type: ignore[index]
