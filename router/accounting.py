@@ -71,6 +71,7 @@ class Accounting:
         self.state = state
         self._ledger: dict[str, dict[str, int]] = {}
         self._lock = asyncio.Lock()
+        self._settling: set[asyncio.Future[None]] = set()
 
     # -- prices ------------------------------------------------------------------------------
     def prices(self, cluster: str) -> Prices:
@@ -157,10 +158,12 @@ class Accounting:
             tokens = usage.total_tokens if usage is not None else 0
             deltas = plan.settle_deltas(reservation.counters, plan.Ask(nano(cost), tokens), answered)
             if deltas:
-                try:
-                    await self.state.store.settle(deltas, {})
-                except StateUnavailable:
-                    log.warning("could not settle a reservation (state store unavailable)")
+                # Off the response's path: the answer does not wait for the store. Until it lands the
+                # reservation stands (a crash in between leaves it reserved to the window's end: budgets
+                # err on the side of the cap, never past it).
+                task = asyncio.ensure_future(self._settle(deltas))
+                self._settling.add(task)
+                task.add_done_callback(self._settling.discard)
         if not answered:
             return
         assert usage is not None
@@ -179,6 +182,12 @@ class Accounting:
         add_ledger(self._ledger, entry)
         self.state.metrics.record_cost(principal.tenant, outcome.route or "none", cluster, cost, baseline)
 
+    async def _settle(self, deltas: list[tuple[str, int, int]]) -> None:
+        try:
+            await self.state.store.settle(deltas, {})
+        except StateUnavailable:
+            log.warning("could not settle a reservation (state store unavailable)")
+
     def stream_usage(self, chat: ChatRequest, st: StreamState, model: str) -> Usage:
         """A stream's usage: the upstream's final usage chunk, or counted from what was streamed."""
         if st.usage is not None:
@@ -187,7 +196,10 @@ class Accounting:
         return Usage(prompt, count_tokens(model, text=st.text()))
 
     async def flush(self) -> None:
-        """Write the buffered ledger to the state store (every FLUSH_S, before a usage report, at exit)."""
+        """Write the buffered ledger to the state store (every FLUSH_S, before a usage report, at exit),
+        after the settlements still under way."""
+        if self._settling:
+            await asyncio.gather(*list(self._settling), return_exceptions=True)
         async with self._lock:
             if not self._ledger:
                 return

@@ -1,4 +1,5 @@
-"""The Redis store (redis-py asyncio): budget counters move in one atomic Lua step each way.
+"""The Redis store (redis-py asyncio): budget counters move in one atomic Lua step each way, and
+concurrent requests share round trips (router/state/batch.py).
 
 Keys, under the configured prefix (``ROUTER_STATE_PREFIX``, default ``router:``):
 ``b:<budget>:<scope>:<limit>:<window>`` counters (integers: nano-dollars, tokens, requests), each expiring an
@@ -20,23 +21,40 @@ from redis.exceptions import RedisError
 
 from router.budgets.plan import Counter
 from router.state.base import Delta, Ledgers, Reserved
+from router.state.batch import Batcher
 from router.state.memory import LEDGER_KEEP_S
 
-# KEYS: counters. ARGV: per counter (cap or -1, amount, expire_at).
+# Several requests' reservations in one call, each all-or-nothing, in order. KEYS: every request's
+# counters, one request after another. ARGV: the number of requests, then per request the number of its
+# counters and per counter (cap or -1, amount, expire_at). Returns per request: ok, the 1-based index of
+# the counter without room (0), that counter's value, the number of values that follow, the values.
 RESERVE = """
-for i = 1, #KEYS do
-  local cap = tonumber(ARGV[3 * i - 2])
-  if cap >= 0 then
-    local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if used + tonumber(ARGV[3 * i - 1]) > cap then
-      return {0, i, used}
+local out = {}
+local a, k = 2, 1
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local bad, used = 0, 0
+  for i = 0, n - 1 do
+    local cap = tonumber(ARGV[a + 3 * i])
+    if cap >= 0 then
+      local u = tonumber(redis.call('GET', KEYS[k + i]) or '0')
+      if u + tonumber(ARGV[a + 3 * i + 1]) > cap then
+        bad, used = i + 1, u
+        break
+      end
     end
   end
-end
-local out = {1, 0, 0}
-for i = 1, #KEYS do
-  out[#out + 1] = redis.call('INCRBY', KEYS[i], ARGV[3 * i - 1])
-  redis.call('EXPIREAT', KEYS[i], ARGV[3 * i])
+  if bad > 0 then
+    out[#out + 1] = 0; out[#out + 1] = bad; out[#out + 1] = used; out[#out + 1] = 0
+  else
+    out[#out + 1] = 1; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = n
+    for i = 0, n - 1 do
+      out[#out + 1] = redis.call('INCRBY', KEYS[k + i], ARGV[a + 3 * i + 1])
+      redis.call('EXPIREAT', KEYS[k + i], ARGV[a + 3 * i + 2])
+    end
+  end
+  a, k = a + 3 * n, k + n
 end
 return out
 """
@@ -83,6 +101,9 @@ class RedisStore:
         # Callers wait here for a connection rather than in the pool, whose wait is bounded by the
         # timeout: under a burst, waiting for a turn must not look like Redis being away.
         self._turns = asyncio.Semaphore(max_connections)
+        self._reservations: Batcher[list[Counter], Reserved] = Batcher(self._reserve_many, orphaned=self._undo)
+        self._settlements: Batcher[tuple[list[Delta], Ledgers], None] = Batcher(self._settle_many)
+        self._undoing: set[asyncio.Future[None]] = set()
         self._reserve = self.client.register_script(RESERVE)
         self._settle = self.client.register_script(SETTLE)
 
@@ -96,33 +117,65 @@ class RedisStore:
     async def reserve(self, counters: Sequence[Counter]) -> Reserved:
         if not counters:
             return Reserved(True)
-        args: list[int] = []
-        for c in counters:
-            args += [-1 if c.cap is None else c.cap, c.amount, c.expire_at]
+        return await self._reservations.submit(list(counters))
+
+    async def _reserve_many(self, requests: list[list[Counter]]) -> list[Reserved]:
+        keys: list[str] = []
+        args: list[int] = [len(requests)]
+        for counters in requests:
+            args.append(len(counters))
+            for c in counters:
+                keys.append(c.key)
+                args += [-1 if c.cap is None else c.cap, c.amount, c.expire_at]
         async with self._turns:
-            out = await self._reserve(keys=[c.key for c in counters], args=args)
-        if int(out[0]) == 1:
-            return Reserved(True, values=tuple(int(v) for v in out[3:]))
-        return Reserved(False, int(out[1]) - 1, int(out[2]))
+            raw = [int(v) for v in await self._reserve(keys=keys, args=args)]
+        out, i = [], 0
+        for _ in requests:
+            ok, bad, used, n = raw[i : i + 4]
+            values = tuple(raw[i + 4 : i + 4 + n])
+            i += 4 + n
+            out.append(Reserved(True, values=values) if ok else Reserved(False, bad - 1, used))
+        return out
+
+    def _undo(self, counters: list[Counter], result: Reserved) -> None:
+        """A reservation made for a caller that was cancelled meanwhile: give it back."""
+        if result.ok:
+            task = asyncio.ensure_future(self.settle([(c.key, -c.amount, c.expire_at) for c in counters], {}))
+            self._undoing.add(task)
+            task.add_done_callback(self._undoing.discard)
 
     async def settle(self, deltas: Sequence[Delta], ledgers: Ledgers) -> None:
-        """Add counter deltas and ledger fields (also used to replay what was counted while Redis was away)."""
-        keys = [k for k, _, _ in deltas]
-        args: list[Any] = [len(deltas)]
-        for _, delta, expire_at in deltas:
-            args += [delta, expire_at]
-        days = [(d, f) for d, f in ledgers.items() if f]
+        """Add counter deltas and ledger fields (also used to replay what was counted while Redis was away).
+        Concurrent settlements are summed into one call."""
+        await self._settlements.submit((list(deltas), ledgers))
+
+    async def _settle_many(self, items: list[tuple[list[Delta], Ledgers]]) -> list[None]:
+        counters: dict[str, tuple[int, int]] = {}
+        days: dict[str, dict[str, int]] = {}
+        for deltas, ledgers in items:
+            for key, delta, expire_at in deltas:
+                counters[key] = (counters.get(key, (0, expire_at))[0] + delta, expire_at)
+            for day, fields in ledgers.items():
+                table = days.setdefault(day, {})
+                for f, v in fields.items():
+                    table[f] = table.get(f, 0) + v
+        keys = [key for key, (d, _) in counters.items() if d]
+        args: list[Any] = [len(keys)]
+        for key in keys:
+            args += [counters[key][0], counters[key][1]]
+        ledger_days = [(d, f) for d, f in days.items() if f]
         async with self._turns:
-            if not days:
-                if deltas:
+            if not ledger_days:
+                if keys:
                     await self._settle(keys=keys, args=args)
-                return
-            for i, (day, fields) in enumerate(days):
+                return [None] * len(items)
+            for i, (day, fields) in enumerate(ledger_days):
                 k, a = (keys, list(args)) if i == 0 else ([], [0])
                 a.append(self._ledger_expiry(day))
                 for f, v in fields.items():
                     a += [f, v]
                 await self._settle(keys=[*k, self.ledger_key(day)], args=a)
+        return [None] * len(items)
 
     @staticmethod
     def _ledger_expiry(day: str) -> int:

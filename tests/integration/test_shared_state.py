@@ -111,7 +111,9 @@ async def test_a_daily_budget_holds_across_three_replicas(spawn: Spawn, tmp_path
     print(f"\n200 requests over 3 replicas: {answered} answered, {statuses.count(429)} refused, "
           f"spent ${spent} of ${cap} (overshoot ${overshoot}), ledger ${row['cost_usd']}")  # fmt: skip
     assert spent <= cap  # reservations are checked and taken atomically: never past the cap
-    assert answered >= 40  # and the cap was not wasted on reservations (each reserves ~1.4x its cost)
+    # And no room was lost: even if every request arrives before any settles, cap / reservation of them
+    # fit ($1.15 / $0.033: 34); settled answers give back a third of theirs for later arrivals.
+    assert answered >= 34
     assert row["requests"] == answered
     assert abs(Decimal(str(row["cost_usd"])) - spent) < Decimal("1e-6")  # the ledger is the headers' sum
 

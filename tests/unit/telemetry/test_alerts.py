@@ -23,6 +23,8 @@ def test_alert_rules_use_known_metrics() -> None:
         "RouterEndpointFlapping",
         "RouterSpillingOver",
         "RouterNoUpstream",
+        "RouterStateStoreDown",
+        "RouterBudgetDenying",
     }
     known = {v for k, v in vars(names).items() if k.startswith("M_")}
     for rule in rules:
