@@ -69,7 +69,9 @@ def deterministic(body: Mapping[str, Any]) -> bool:
 class Accounting:
     def __init__(self, state: RouterState) -> None:
         self.state = state
-        self._ledger: dict[str, dict[str, int]] = {}
+        # (day, tenant, route, cluster) -> requests, input and output tokens, cost and baseline (nano-dollars),
+        # cache hits: the ledger's rows since the last flush.
+        self._ledger: dict[tuple[str, str, str, str], list[int]] = {}
         self._lock = asyncio.Lock()
         self._settling: set[asyncio.Future[None]] = set()
 
@@ -167,20 +169,18 @@ class Accounting:
         if not answered:
             return
         assert usage is not None
-        entry = LedgerEntry(
-            windows.day(time.time()).label,
-            principal.tenant,
-            outcome.route or "none",
-            cluster,
-            1,
-            usage.input_tokens,
-            usage.output_tokens,
-            nano(cost) if cost else 0,
-            nano(baseline) if baseline else 0,
-            1 if cache_hit else 0,
-        )
-        add_ledger(self._ledger, entry)
-        self.state.metrics.record_cost(principal.tenant, outcome.route or "none", cluster, cost, baseline)
+        route = outcome.route or "none"
+        key = (windows.day(time.time()).label, principal.tenant, route, cluster)
+        row = self._ledger.get(key)
+        if row is None:
+            row = self._ledger[key] = [0] * 6
+        row[0] += 1
+        row[1] += usage.input_tokens
+        row[2] += usage.output_tokens
+        row[3] += nano(cost) if cost else 0
+        row[4] += nano(baseline) if baseline else 0
+        row[5] += 1 if cache_hit else 0
+        self.state.metrics.record_cost(principal.tenant, route, cluster, cost, baseline)
 
     async def _settle(self, deltas: list[tuple[str, int, int]]) -> None:
         try:
@@ -203,14 +203,17 @@ class Accounting:
         async with self._lock:
             if not self._ledger:
                 return
-            pending, self._ledger = self._ledger, {}
+            rows, self._ledger = self._ledger, {}
+            pending: dict[str, dict[str, int]] = {}
+            for (day, tenant, route, cluster), v in rows.items():
+                add_ledger(pending, LedgerEntry(day, tenant, route, cluster, *v))
             try:
                 await self.state.store.settle([], pending)
             except StateUnavailable:
-                for day, fields in pending.items():  # keep it for the next flush
-                    table = self._ledger.setdefault(day, {})
-                    for f, v in fields.items():
-                        table[f] = table.get(f, 0) + v
+                for key, v in rows.items():  # keep them for the next flush
+                    row = self._ledger.setdefault(key, [0] * 6)
+                    for i, x in enumerate(v):
+                        row[i] += x
 
     async def run(self) -> None:
         while True:

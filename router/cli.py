@@ -340,7 +340,7 @@ def _admin_args(p: argparse.ArgumentParser) -> None:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    from router.classifier.commands import DEFAULT_CACHE
+    from router.classifier.paths import DEFAULT_CACHE
 
     p.add_argument("--data", type=Path, nargs="+", required=True, help="JSONL files (see router/classifier/data)")
     p.add_argument("--holdout", type=float, default=0.0, help="hash share held out of training / kept for eval")
@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--seed", type=int, default=None, help="seed of the failure draws")
     emu.set_defaults(func=cmd_emulate)
 
-    from router.classifier.model import DEFAULT_ARTIFACT
+    from router.classifier.paths import DEFAULT_ARTIFACT
 
     tr = sub.add_parser("train", help="train the task and complexity heads from labelled JSONL")
     _data_args(tr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 UTC = dt.UTC
@@ -20,20 +21,37 @@ class Window:
         return int(self.ends) + EXPIRY_GRACE_S
 
 
+# Unix time has no leap seconds: a UTC minute is exactly floor(t / 60), a UTC day floor(t / 86400). The
+# windows are cached by that number (formatting dates cost more than the rest of a budget check).
+@functools.lru_cache(maxsize=64)
+def _minute(index: int) -> Window:
+    t = dt.datetime.fromtimestamp(index * 60, UTC)
+    return Window("minute", t.strftime("%Y%m%d%H%M"), (index + 1) * 60.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _day(index: int) -> Window:
+    t = dt.datetime.fromtimestamp(index * 86_400, UTC)
+    return Window("day", t.strftime("%Y%m%d"), (index + 1) * 86_400.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _month(day_index: int) -> Window:
+    t = dt.datetime.fromtimestamp(day_index * 86_400, UTC).replace(day=1)
+    nxt = t.replace(year=t.year + 1, month=1) if t.month == 12 else t.replace(month=t.month + 1)
+    return Window("month", t.strftime("%Y%m"), nxt.timestamp())
+
+
 def minute(now: float) -> Window:
-    t = dt.datetime.fromtimestamp(now, UTC).replace(second=0, microsecond=0)
-    return Window("minute", t.strftime("%Y%m%d%H%M"), (t + dt.timedelta(minutes=1)).timestamp())
+    return _minute(int(now // 60))
 
 
 def day(now: float) -> Window:
-    t = dt.datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return Window("day", t.strftime("%Y%m%d"), (t + dt.timedelta(days=1)).timestamp())
+    return _day(int(now // 86_400))
 
 
 def month(now: float) -> Window:
-    t = dt.datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    nxt = t.replace(year=t.year + 1, month=1) if t.month == 12 else t.replace(month=t.month + 1)
-    return Window("month", t.strftime("%Y%m"), nxt.timestamp())
+    return _month(int(now // 86_400))
 
 
 def days_of_month(label: str) -> list[str]:

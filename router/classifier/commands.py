@@ -13,11 +13,10 @@ from pathlib import Path
 
 from router.classifier.encoder import SentenceEncoder
 from router.classifier.metrics import threshold_for_share
-from router.classifier.model import DEFAULT_ARTIFACT, Heads, Matrix
+from router.classifier.model import Heads, Matrix
+from router.classifier.paths import DEFAULT_ARTIFACT, DEFAULT_CACHE
 from router.classifier.train import NARROW_TASKS as NARROW
 from router.classifier.train import EmbeddingCache, Report, Row, auc, evaluate, in_holdout, read_rows, train
-
-DEFAULT_CACHE = Path(".cache/embeddings.npz")
 
 
 @dataclass

@@ -23,13 +23,13 @@ from scipy import sparse
 from sklearn.utils import murmurhash3_32
 
 from router.classifier.labels import TASKS
+from router.classifier.paths import DEFAULT_ARTIFACT
 from router.classifier.text import STRUCTURE_NAMES, PromptView, structure
 
 __all__ = ["TASKS", "Encode", "FeatureWeights", "Heads", "Matrix", "features", "softmax"]
 
 HASH_FEATURES = 2**15
 INSTRUCTION_FEATURES = 2**14
-DEFAULT_ARTIFACT = Path(__file__).parent / "artifacts" / "heads.npz"
 Matrix = NDArray[np.float32]
 Encode = Callable[[list[str]], Matrix]  # texts -> (n, dim) unit vectors
 

@@ -108,6 +108,8 @@ async def readyz(request: web.Request) -> web.Response:
         "policy_files": list(serving.policy.files),
         "last_reload_error": state.last_reload_error,
         "classifier": classifier,
+        # Not a readiness condition: budgets decide for themselves (fail-open or fail-closed) without it.
+        "state_store": {"kind": state.store.name, "up": state.store.up},
         "clusters": clusters,
     }
     return _json(body, 200 if reachable else 503)

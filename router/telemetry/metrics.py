@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -176,6 +177,7 @@ class Metrics:
             registry=r,
         )
         self.savings = Counter(n.M_SAVINGS, "Baseline cost minus cost.", ("tenant", "route"), registry=r)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.budget_exhausted = Counter(
             n.M_BUDGET_EXHAUSTED,
             "Requests a budget had no room for, by budget and action (deny, downgrade; unavailable: state store).",
@@ -251,17 +253,26 @@ class Metrics:
         """Where the live cluster gauges come from (read at each scrape)."""
         self._live.read = read
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: the lookup costs more than the increment, and the label
+        sets (routes, clusters, tenants, statuses) are few."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def record_request(
         self, route: str, cluster: str, status: int, stream: bool, seconds: float, ttft: float | None, usage: Usage
     ) -> None:
-        self.requests.labels(route, cluster, str(status)).inc()
-        self.duration.labels(route, cluster, "true" if stream else "false").observe(seconds)
+        self._child(self.requests, route, cluster, str(status)).inc()
+        self._child(self.duration, route, cluster, "true" if stream else "false").observe(seconds)
         if ttft is not None:
-            self.ttft.labels(route, cluster).observe(ttft)
+            self._child(self.ttft, route, cluster).observe(ttft)
         if usage.input_tokens:
-            self.tokens.labels(route, cluster, "input").inc(usage.input_tokens)
+            self._child(self.tokens, route, cluster, "input").inc(usage.input_tokens)
         if usage.output_tokens:
-            self.tokens.labels(route, cluster, "output").inc(usage.output_tokens)
+            self._child(self.tokens, route, cluster, "output").inc(usage.output_tokens)
 
     def record_attempt(
         self,
@@ -274,23 +285,23 @@ class Metrics:
         ttfc: float | None,
     ) -> None:
         labels = ("chat", provider, model, cluster)
-        self.attempts.labels(cluster, "error" if error_type else "success").inc()
-        self.genai_duration.labels(*labels, error_type or "").observe(seconds)
+        self._child(self.attempts, cluster, "error" if error_type else "success").inc()
+        self._child(self.genai_duration, *labels, error_type or "").observe(seconds)
         if error_type:
-            self.upstream_errors.labels(cluster, error_type).inc()
+            self._child(self.upstream_errors, cluster, error_type).inc()
         if usage is not None:
-            self.genai_tokens.labels(*labels, "input").observe(usage.input_tokens)
-            self.genai_tokens.labels(*labels, "output").observe(usage.output_tokens)
+            self._child(self.genai_tokens, *labels, "input").observe(usage.input_tokens)
+            self._child(self.genai_tokens, *labels, "output").observe(usage.output_tokens)
         if ttfc is not None:
-            self.genai_ttfc.labels(*labels).observe(ttfc)
+            self._child(self.genai_ttfc, *labels).observe(ttfc)
 
     def record_cost(self, tenant: str, route: str, cluster: str, cost: float, baseline: float) -> None:
         if cost:
-            self.cost.labels(tenant, route, cluster).inc(cost)
+            self._child(self.cost, tenant, route, cluster).inc(cost)
         if baseline:
-            self.baseline_cost.labels(tenant, route).inc(baseline)
+            self._child(self.baseline_cost, tenant, route).inc(baseline)
         if baseline - cost > 0:
-            self.savings.labels(tenant, route).inc(baseline - cost)
+            self._child(self.savings, tenant, route).inc(baseline - cost)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -240,6 +240,8 @@ async def test_budgets_in_redis_and_a_fail_closed_budget_without_it(
     assert (await resp.json())["error"]["code"] == "state_unavailable"
     health = await down.get("/healthz")
     assert health.status == 200  # health and metrics keep answering
+    ready = await (await down.get("/readyz")).json()
+    assert ready["state_store"] == {"kind": "redis", "up": False}
     assert "router_state_store_up 0.0" in await (await down.get("/metrics")).text()
 
 

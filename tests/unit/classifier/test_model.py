@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from router.classifier.labels import TASKS
-from router.classifier.model import DEFAULT_ARTIFACT, Heads, Matrix
+from router.classifier.model import Heads, Matrix
+from router.classifier.paths import DEFAULT_ARTIFACT
 from router.classifier.predict import CustomTasks, classify
 from router.classifier.text import prompt_view
 
