@@ -1,0 +1,12 @@
+"""The shared base of the policy schema: strict models and the name pattern."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+EMULATED = "emulated"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
