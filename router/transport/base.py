@@ -64,14 +64,14 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
         try:
             return max(0.0, float(ms) / 1000)
         except ValueError:
-            pass
+            pass  # not a number: fall back to Retry-After
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
-        pass
+        pass  # not delta-seconds: an HTTP date, below
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -29,3 +29,16 @@ def test_completion_from_json() -> None:
     c = completion_from_json(orjson.dumps(obj), obj)
     assert (c.response_model, c.finish_reasons, c.usage) == ("m", ("stop",), Usage(1, 4))
     assert usage_from({"usage": None}) is None
+
+
+def test_retry_after_in_every_form() -> None:
+    from router.transport.base import parse_retry_after
+
+    assert parse_retry_after({"retry-after": "7"}) == 7.0
+    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert parse_retry_after({"retry-after": "Wed, 02 Dec 2026 00:00:10 GMT"}, now=1796169600.0) == 10.0
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({"retry-after-ms": "x", "retry-after": "2"}) == 2.0
+    assert parse_retry_after({}) is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after({"retry-after": "-3"}) == 0.0
