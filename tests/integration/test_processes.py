@@ -158,6 +158,14 @@ def test_router_status_shows_the_live_clusters(stack: dict[str, object]) -> None
     assert "  up        http://127.0.0.1:" in out
     assert "attempts 1, failures 0, ejections 0 vllm running 0.0 waiting 0.0" in out
     assert "api (frontier, openai/frontier-model)" in out
+    spent = subprocess.run(
+        [sys.executable, "-m", "router", "usage", "--url", url, "--group-by", "tenant"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert spent[1].split()[:2] == ["tenant", "requests"]
+    assert spent[2].split()[:2] == ["anonymous", "1"]
     bad = subprocess.run(
         [sys.executable, "-m", "router", "status", "--url", "http://127.0.0.1:9"], capture_output=True, text=True
     )
