@@ -54,6 +54,8 @@ def create_app(
     policy = load_policy(settings.policies, env)
     prices = price_book(policy)
     keys = load_keys(settings.keys_file, settings.api_keys)
+    if not keys.has_admin and not policy.auth.admin_without_key:
+        log.warning("no admin key is configured: /v1/admin/* (router status, router usage) will answer 403")
     metrics = Metrics()
     state = RouterState(
         settings=settings,

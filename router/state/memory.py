@@ -10,6 +10,7 @@ from router.budgets.plan import Counter
 from router.state.base import Delta, Ledgers, Reserved
 
 LEDGER_KEEP_S = 400 * 86_400
+PRUNE_EVERY = 1000
 
 
 class MemoryStore:
@@ -20,6 +21,7 @@ class MemoryStore:
         self.counters: dict[str, tuple[int, int]] = {}  # key -> (value, expire_at)
         self.ledgers: dict[str, dict[str, int]] = {}
         self._cache: dict[str, tuple[bytes, float]] = {}
+        self._adds = 0
 
     @property
     def up(self) -> bool:
@@ -34,6 +36,9 @@ class MemoryStore:
     def add(self, key: str, amount: int, expire_at: int) -> int:
         v = self.value(key) + amount
         self.counters[key] = (v, expire_at)
+        self._adds += 1
+        if self._adds % PRUNE_EVERY == 0:  # windows end (every minute for rate limits): forget their keys
+            self.prune()
         return v
 
     async def reserve(self, counters: Sequence[Counter]) -> Reserved:

@@ -209,8 +209,5 @@ class RedisStore:
         """Drop every pooled connection (after an outage they point at a server that is gone)."""
         await self.client.connection_pool.disconnect()
 
-    async def ping(self) -> bool:
-        return bool(await self.client.ping())
-
     async def close(self) -> None:
         await self.client.aclose()

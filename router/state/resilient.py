@@ -60,9 +60,6 @@ class _Tally:
         for d in [d for d in self.ledgers if not d.startswith(month)]:
             del self.ledgers[d]
 
-    def __bool__(self) -> bool:
-        return bool(self.counters or self.ledgers)
-
 
 class ResilientStore:
     name = "redis"
@@ -81,11 +78,10 @@ class ResilientStore:
         self.on_change = on_change
         self._up = True
         self._server: str | None = None
-        self._last: dict[str, int] = {}  # counter -> value Redis last returned
+        self._last: dict[str, tuple[int, int]] = {}  # counter -> (value Redis last returned, expire-at)
         self._journal = _Tally()  # counted locally, not yet in Redis
         self._mine = _Tally()  # everything this process counted (to rebuild a restarted Redis)
         self._task: asyncio.Task[None] | None = None
-        self.errors = 0
         self._settles = 0
 
     @property
@@ -99,7 +95,6 @@ class ResilientStore:
             self._down(exc)
 
     def _down(self, exc: BaseException) -> None:
-        self.errors += 1
         if self._up:
             log.error(
                 "state store: Redis unreachable (%s: %s); counting locally per budget policy", type(exc).__name__, exc
@@ -113,8 +108,8 @@ class ResilientStore:
     def _seed(self) -> None:
         """Local counting starts from what Redis last said, plus what is journaled since."""
         self.local.counters.clear()
-        for key, value in self._last.items():
-            self.local.counters[key] = (value, int(self.clock()) + 86_400 * 32)
+        for key, (value, expire_at) in self._last.items():
+            self.local.counters[key] = (value, expire_at)
 
     async def _reconnect(self) -> None:
         while not self._up:
@@ -165,7 +160,7 @@ class ResilientStore:
     def _record(self, counters: Sequence[Counter], values: Sequence[int]) -> None:
         self._mine.add([(c.key, c.amount, c.expire_at) for c in counters], {})
         for c, v in zip(counters, values, strict=False):
-            self._last[c.key] = v
+            self._last[c.key] = (v, c.expire_at)
         if len(self._last) > 50_000:
             self._last.clear()
 

@@ -55,7 +55,6 @@ ROUTER_OUTCOME: Final = "router.outcome"
 ROUTER_NEXT_REASON: Final = "router.next_reason"  # why another attempt follows this one (its error type)
 ROUTER_RETRY: Final = "router.retry"  # a second or later attempt on the same cluster (its retry budget)
 ROUTER_SKIP_REASON: Final = "router.skip_reason"
-ROUTER_ATTEMPTS: Final = "router.attempts"
 ROUTER_KEY_NAME: Final = "router.key_name"
 ROUTER_COST_USD: Final = "router.cost_usd"
 ROUTER_BASELINE_COST_USD: Final = "router.baseline_cost_usd"

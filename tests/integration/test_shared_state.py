@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
-import redis
 
 from router.tenancy.keys import hash_key
 from tests.integration.conftest import Proc, Spawn, free_port, wait_http
@@ -42,17 +39,6 @@ budgets:
 """
 KEY, OTHER, ADMIN = "sk-router-acme", "sk-router-strict", "sk-router-admin"
 KEYS = f"acme:{hash_key(KEY)},strict:{hash_key(OTHER)},ops:{hash_key(ADMIN)}:admin"
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    value = f"test:{uuid.uuid4().hex[:12]}:"
-    yield value
-    client = redis.Redis.from_url(SHARED_URL)
-    keys = list(client.scan_iter(match=f"{value}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def start(spawn: Spawn, tmp: Path, budgets: str, redis_url: str, prefix: str, replicas: int) -> list[str]:

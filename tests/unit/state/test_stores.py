@@ -64,3 +64,16 @@ async def test_concurrent_reservations_never_pass_the_cap(store: StateStore, pre
     key = f"{prefix}b:race"
     results = await asyncio.gather(*(store.reserve([counter(key, 50, 1)]) for _ in range(200)))
     assert sum(r.ok for r in results) == 50
+
+
+async def test_the_memory_store_forgets_counters_whose_window_ended() -> None:
+    from router.state.memory import PRUNE_EVERY
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    await store.reserve([Counter("old", None, 1, 1010, "b", "requests_per_minute", 1010)])
+    now[0] = 2000.0
+    for i in range(PRUNE_EVERY):
+        await store.reserve([Counter(f"k{i % 3}", None, 1, 3000, "b", "requests_per_minute", 3000)])
+    assert "old" not in store.counters
+    assert store.value("k0") > 0
