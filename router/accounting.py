@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,11 +49,10 @@ class Reservation:
     counters: list[plan.Counter] = field(default_factory=list)
 
 
-def max_completion_tokens(body: Mapping[str, Any], default: int) -> int:
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    n = body.get("n")
-    choices = n if isinstance(n, int) and n > 0 else 1
-    return (limit if isinstance(limit, int) and limit > 0 else default) * choices
+def reserved_completion_tokens(chat: ChatRequest, caps: Iterable[int]) -> int:
+    """The most output the request can produce on any of its targets: the cap that is sent (the client's,
+    else the largest of the targets' defaults, see Policy.output_cap) times the choices asked for."""
+    return (chat.output_cap or max(caps, default=1)) * chat.choices
 
 
 def reserved_prompt_tokens(chat: ChatRequest) -> int:
@@ -97,12 +96,12 @@ class Accounting:
             return decision, None
         started = time.perf_counter()
         prompt = reserved_prompt_tokens(chat)
-        completion = max_completion_tokens(chat.body, policy.costs.default_max_tokens)
         uncapped: frozenset[str] = frozenset()
         metrics = self.state.metrics
         try:
             for _ in range(len(scoped) + 1):
                 price = self.worst(decision.targets)
+                completion = reserved_completion_tokens(chat, (policy.output_cap(t.cluster) for t in decision.targets))
                 ask = plan.Ask(nano(prompt * price.input + completion * price.output), prompt + completion)
                 counters = plan.counters(scoped, ask, time.time(), self.state.settings.state_prefix, uncapped)
                 result = await self.state.store.reserve(counters)

@@ -60,11 +60,14 @@ class Attempts:
     ) -> UpstreamCall:
         headers: dict[str, str] = {"x-request-id": outcome.request_id}
         self.state.tracing.propagator.inject(headers, context=trace.set_span_in_context(span))
+        # Every request goes out with an output cap: the client's, or the cluster's default (which budgets
+        # reserved), never a library's or a server's own default.
+        body = chat.body if chat.output_cap is not None else {**chat.body, "max_tokens": cluster.default_max_tokens}
         return UpstreamCall(
             cluster=cluster.name,
             endpoint=endpoint.url,
             upstream_model=target.adapter or cluster.upstream_model,
-            body=chat.body,
+            body=body,
             stream=chat.stream,
             include_usage=chat.include_usage,
             headers=headers,

@@ -1,38 +1,118 @@
-"""The OpenAI Chat Completions request: parse, validate, and derive the routing features.
+"""The OpenAI Chat Completions request: parse, bound, allowlist, validate, and derive the routing features.
 
-The proxy validates only what it interprets (``model``, ``messages``, ``stream``, ``stream_options``,
-token limits); every other field (``tools``, ``response_format``, ``seed``, sampling parameters,
-vendor extras) is kept as sent and forwarded unchanged.
+In order, each step before anything more expensive:
+
+1. JSON (orjson; the body size is already bounded by the server);
+2. ``extra_body`` flattened into the top level (:func:`router.fields.flatten_extra_body`);
+3. bounds from the policy's ``limits`` (messages, content parts, tools, JSON depth): a 3 MB array of
+   100,000 messages is refused before any per-message work;
+4. the allowlist (:mod:`router.fields`): connection and unknown fields are a 400 naming the field;
+5. types (pydantic, strict: a proxy must not coerce ``"5"`` into ``5`` and then forward the original).
+
+What passes is forwarded as sent (only ``model`` and, when the request sets none, the output cap are
+filled in by the proxy).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from router.errors import InvalidRequest
+from router.fields import check_fields, flatten_extra_body
+from router.policy.schema_limits import RequestLimits
 from router.types import RequestFeatures
+
+Number = Annotated[float, Field(strict=True)]
 
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class ContentPart(_Open):
-    type: StrictStr = Field(min_length=1)
+class TextPart(_Open):
+    type: Literal["text"]
+    text: StrictStr
+
+
+class _Url(_Open):
+    url: StrictStr = Field(min_length=1)
+
+
+class ImageUrl(_Url):
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(_Open):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+class InputAudio(_Open):
+    data: StrictStr
+    format: StrictStr
+
+
+class AudioPart(_Open):
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+class FileRef(_Open):
+    file_data: StrictStr | None = None
+    file_id: StrictStr | None = None
+    filename: StrictStr | None = None
+
+
+class FilePart(_Open):
+    type: Literal["file"]
+    file: FileRef
+
+
+class RefusalPart(_Open):
+    type: Literal["refusal"]
+    refusal: StrictStr
+
+
+class AudioUrlPart(_Open):  # vLLM's multimodal extensions
+    type: Literal["audio_url"]
+    audio_url: _Url
+
+
+class VideoUrlPart(_Open):
+    type: Literal["video_url"]
+    video_url: _Url
+
+
+ContentPart = Annotated[
+    TextPart | ImagePart | AudioPart | FilePart | RefusalPart | AudioUrlPart | VideoUrlPart,
+    Field(discriminator="type"),
+]
+PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal", "audio_url", "video_url"})
 
 
 class Message(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: StrictStr | list[ContentPart] | None = None
+    name: StrictStr | None = None
+    tool_call_id: StrictStr | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class StreamOptions(_Open):
     include_usage: StrictBool = False
+
+
+class ResponseFormat(_Open):
+    type: Literal["text", "json_object", "json_schema"]
+
+
+class Tool(_Open):
+    type: StrictStr
 
 
 class ChatCompletionRequest(_Open):
@@ -44,16 +124,33 @@ class ChatCompletionRequest(_Open):
     max_tokens: StrictInt | None = Field(None, ge=1)
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
     n: StrictInt | None = Field(None, ge=1, le=128)
-    tools: list[dict[str, Any]] | None = None
+    temperature: Number | None = Field(None, ge=0, le=2)
+    top_p: Number | None = Field(None, ge=0, le=1)
+    frequency_penalty: Number | None = Field(None, ge=-2, le=2)
+    presence_penalty: Number | None = Field(None, ge=-2, le=2)
+    logit_bias: dict[str, Annotated[Number, Field(ge=-100, le=100)]] | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = Field(None, ge=0, le=20)
+    stop: StrictStr | list[StrictStr] | None = None
+    seed: StrictInt | None = Field(None, ge=-(2**63), le=2**63 - 1)
+    response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
     functions: list[dict[str, Any]] | None = None
+    tool_choice: StrictStr | dict[str, Any] | None = None
+    parallel_tool_calls: StrictBool | None = None
+    user: StrictStr | None = None
+    store: StrictBool | None = None
+    modalities: list[StrictStr] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A validated request: the original JSON object (forwarded as is) plus what the router reads."""
+    """A validated request: the JSON object to forward (allowlisted, ``extra_body`` flattened) plus what
+    the router reads. ``vllm_only``: the vLLM extras it carries (it may then go to vLLM clusters only)."""
 
     body: dict[str, Any]
     parsed: ChatCompletionRequest
+    vllm_only: tuple[str, ...] = ()
 
     @property
     def alias(self) -> str:
@@ -67,15 +164,67 @@ class ChatRequest:
     def include_usage(self) -> bool:
         return bool(self.parsed.stream_options and self.parsed.stream_options.include_usage)
 
+    @property
+    def output_cap(self) -> int | None:
+        """The client's own cap on output tokens per choice, if it set one."""
+        p = self.parsed
+        return p.max_completion_tokens or p.max_tokens
+
+    @property
+    def choices(self) -> int:
+        return self.parsed.n or 1
+
 
 def _param(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part in PART_TYPES and i + 1 < len(loc) and loc[i + 1] == part:
+            continue  # the tag of a content part, followed by the field of the same name
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
+def too_deep(obj: Any, limit: int) -> bool:
+    """Whether JSON objects and arrays nest more than ``limit`` levels (the body itself is level 1)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for value in node.values() if isinstance(node, dict) else node:
+            if isinstance(value, dict | list):
+                stack.append((value, depth + 1))
+    return False
+
+
+def check_bounds(body: Mapping[str, Any], limits: RequestLimits) -> None:
+    """The policy's ``limits``, checked before any per-field work."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        if len(messages) > limits.max_messages:
+            raise InvalidRequest(
+                f"'messages' has {len(messages)} entries; this proxy takes at most {limits.max_messages}.",
+                param="messages",
+            )
+        for i, m in enumerate(messages):
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, list) and len(content) > limits.max_content_parts:
+                raise InvalidRequest(
+                    f"'messages[{i}].content' has {len(content)} parts; this proxy takes at most "
+                    f"{limits.max_content_parts}.",
+                    param=f"messages[{i}].content",
+                )
+    for key in ("tools", "functions"):
+        items = body.get(key)
+        if isinstance(items, list) and len(items) > limits.max_tools:
+            raise InvalidRequest(
+                f"'{key}' has {len(items)} entries; this proxy takes at most {limits.max_tools}.", param=key
+            )
+    if too_deep(body, limits.max_json_depth):
+        raise InvalidRequest(f"The request body nests JSON deeper than {limits.max_json_depth} levels.")
+
+
+def parse_chat_request(raw: bytes, limits: RequestLimits | None = None) -> ChatRequest:
     """Parse and validate a request body; a bad one raises :class:`InvalidRequest` naming the field."""
     try:
         body = orjson.loads(raw)
@@ -83,19 +232,23 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    body = flatten_extra_body(body)
+    check_bounds(body, limits or RequestLimits())
+    vllm_only = check_fields(body)
     try:
         parsed = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # The deepest problem is the most specific one (a `str | list` union reports both branches).
+        err = max(exc.errors(), key=lambda e: len(e["loc"]))
         # Union members add their type names to the location; drop them for the caller.
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("str", "list"))))
         param = _param(loc)
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         raise InvalidRequest(f"Invalid value for '{param}': {err['msg']}{more}", param=param) from None
-    return ChatRequest(body=body, parsed=parsed)
+    return ChatRequest(body=body, parsed=parsed, vllm_only=vllm_only)
 
 
-def _text(content: str | list[ContentPart] | None) -> str:
+def _text(content: str | list[Any] | None) -> str:
     if content is None:
         return ""
     if isinstance(content, str):

@@ -9,7 +9,8 @@ or logged by a reload.
 
     RouterError                      500 server_error
     ├── InvalidRequest               400 invalid_request_error   (param names the field)
-    │   └── PayloadTooLarge          413 invalid_request_error
+    │   ├── PayloadTooLarge          413 invalid_request_error
+    │   └── RequestTimeout           408 invalid_request_error   (the body did not arrive in time)
     ├── Unauthorized                 401 authentication_error    code=missing_api_key|invalid_api_key|expired_api_key
     ├── Forbidden                    403 permission_error
     ├── ModelNotFound                404 invalid_request_error   code=model_not_found
@@ -65,6 +66,16 @@ class InvalidRequest(RouterError):
 class PayloadTooLarge(InvalidRequest):
     status = 413
     code = "payload_too_large"
+
+
+class RequestTimeout(InvalidRequest):
+    """The client did not send its whole body within the server's body time limit."""
+
+    status = 408
+    code = "request_timeout"
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
 
 
 class Unauthorized(RouterError):

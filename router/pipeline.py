@@ -37,7 +37,14 @@ from router.accounting import Accounting
 from router.attempts import Attempts, OpenStream
 from router.chat import ChatRequest, features
 from router.classifier.text import prompt_view
-from router.errors import AttemptFailed, ClassifierUnavailable, NoUpstreamAvailable, UpstreamError, UpstreamTimeout
+from router.errors import (
+    AttemptFailed,
+    ClassifierUnavailable,
+    InvalidRequest,
+    NoUpstreamAvailable,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from router.explain import Classified
 from router.policy.compile import Policy
 from router.policy.engine import decide
@@ -64,6 +71,10 @@ class _Tally:
     back_in: list[float] = field(default_factory=list)  # seconds until a skipped target may take requests
     down_only: bool = False  # some target was skipped only because health checks call its endpoints down
     deadline_hit: bool = False
+    # Targets passed over only because the request carries vLLM-only fields, and targets passed over for
+    # any other reason: if the first are all there were, the request itself is at fault (a 400).
+    vllm_only_skips: int = 0
+    other_skips: int = 0
     affinity: dict[str, bytes | None] = field(default_factory=dict)
 
 
@@ -198,6 +209,15 @@ class Pipeline:
                 if tally.deadline_hit:
                     break
         detail = "; ".join(tally.failures) or "no targets"
+        if tally.attempted == 0 and tally.vllm_only_skips and not tally.other_skips:
+            fields = ", ".join(f"'{f}'" for f in chat.vllm_only)
+            raise InvalidRequest(
+                f"{fields} {'is a vLLM extra' if len(chat.vllm_only) == 1 else 'are vLLM extras'}: this request is "
+                f"routed to {decision.route!r}, whose targets are frontier APIs that do not take "
+                f"{'it' if len(chat.vllm_only) == 1 else 'them'}. Leave {'it' if len(chat.vllm_only) == 1 else 'them'} "
+                "out, or ask for a model served by a self-hosted pool.",
+                param=chat.vllm_only[0],
+            )
         if tally.deadline_hit:
             raise UpstreamTimeout(f"The request's deadline ({DEADLINE_HEADER}) passed: {detail}")
         if tally.attempted == 0:
@@ -236,6 +256,11 @@ class Pipeline:
         panic: bool,
     ) -> Completion | OpenStream | None:
         name = cluster.name
+        if chat.vllm_only and not cluster.is_vllm:
+            tally.vllm_only_skips += 1
+            self._skip(outcome, name, "unsupported", f"does not take {', '.join(chat.vllm_only)} (vLLM only)", tally)
+            return None
+        tally.other_skips += 1
         if cluster.unavailable_reason is not None:
             self._skip(outcome, name, "unavailable", cluster.unavailable_reason, tally)
             return None

@@ -23,6 +23,28 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024, description="Largest request body; larger gets 413."
     )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send its whole request body once the headers are in (a body that "
+        "trickles or stops short gets a 408 and the connection is closed).",
+    )
+    idle_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="Seconds a connection may sit idle, or spend sending a request's headers, before the "
+        "server closes it (a silent socket, a header sent a byte at a time, an idle keep-alive).",
+    )
+    admin_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="A second listener for operators, on the same host: `/metrics`, `/readyz` with details, "
+        "`/healthz` and the admin API. When set, the main port no longer serves `/metrics` and `/v1/admin/*`. "
+        "Do not expose it beyond the operators' network.",
+    )
     emulate_missing: bool = Field(
         False,
         description="Serve unconfigured upstreams (endpoints `emulated`, frontier clusters without an API "

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,40 @@ async def single_pool(
     u = url(server)
     client = await proxy(BASIC_POLICY.format(pool=u, backup=u, frontier=u, pool_limit=pool_limit))
     return server, client
+
+
+class Canary:
+    """A TCP listener that no request should ever reach: it counts connections and answers nothing."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> Canary:
+        async def seen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.close()
+
+        self.server = await asyncio.start_server(seen, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+@pytest.fixture
+async def canary() -> AsyncIterator[Canary]:
+    c = await Canary().start()
+    yield c
+    await c.stop()
 
 
 def chat_body(model: str = "auto", content: str = "hello there", **extra: Any) -> dict[str, Any]:

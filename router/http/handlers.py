@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -9,8 +10,8 @@ from aiohttp import web
 
 from router import usage
 from router.attempts import OpenStream
-from router.chat import parse_chat_request
-from router.errors import PayloadTooLarge
+from router.chat import ChatRequest, parse_chat_request
+from router.errors import PayloadTooLarge, RequestTimeout
 from router.explain import document
 from router.http.keys import OUTCOME, PIPELINE, PRINCIPAL, STATE
 from router.http.middleware import router_headers
@@ -24,14 +25,31 @@ def _json(obj: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
 
 
+# Bodies up to this size are parsed on the event loop (tens of microseconds); larger ones in a worker
+# thread, so that a multi-megabyte body never stalls the requests around it.
+INLINE_PARSE_BYTES = 64 * 1024
+
+
+async def read_chat(request: web.Request) -> ChatRequest:
+    """The request body, read within the body time limit, parsed and checked against the policy's limits."""
+    state = request.app[STATE]
+    try:
+        async with asyncio.timeout(state.settings.body_timeout_s):
+            raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = state.settings.max_body_bytes
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.") from None
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {state.settings.body_timeout_s:g} s.") from None
+    limits = state.serving.policy.limits
+    if len(raw) <= INLINE_PARSE_BYTES:
+        return parse_chat_request(raw, limits)
+    return await asyncio.to_thread(parse_chat_request, raw, limits)
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     outcome = request[OUTCOME]
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[STATE].settings.max_body_bytes
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.") from None
-    chat = parse_chat_request(raw)
+    chat = await read_chat(request)
     pipeline = request.app[PIPELINE]
     result = await pipeline.open(chat, request.headers, outcome, request[PRINCIPAL])
     if not isinstance(result, OpenStream):
@@ -56,12 +74,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def route_explain(request: web.Request) -> web.Response:
     """The whole decision for a chat request, without calling any upstream."""
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[STATE].settings.max_body_bytes
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.") from None
-    chat = parse_chat_request(raw)
+    chat = await read_chat(request)
     policy = request.app[STATE].serving.policy
     tenant = request[PRINCIPAL].tenant
     classified = await request.app[PIPELINE].classify(chat, request.headers, policy, tenant, force=True)

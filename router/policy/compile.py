@@ -27,9 +27,11 @@ from router.policy.schema import (
     Match,
     ModelAlias,
     PolicyFile,
+    RequestLimits,
     ResponseCache,
     Route,
     VllmCluster,
+    requires_output_cap,
 )
 from router.policy.schema import LatencyBudget as LatencySpec
 from router.policy.yamlsrc import KeyPath, SourceDoc, dotted, parse_yaml
@@ -73,6 +75,7 @@ class Policy:
     auth: Auth = field(default_factory=Auth)
     costs: Costs = field(default_factory=Costs)
     cache: ResponseCache = field(default_factory=ResponseCache)
+    limits: RequestLimits = field(default_factory=RequestLimits)
     budgets: tuple[Budget, ...] = ()
 
     @property
@@ -81,6 +84,12 @@ class Policy:
         if not self.classifier.enabled:
             return False
         return self.low_confidence is not None or any(r.route.match.uses_classifier for r in self.routes)
+
+    def output_cap(self, cluster: str) -> int:
+        """The output cap sent to ``cluster`` for a request that sets none (and reserved against budgets)."""
+        cfg = self.clusters.get(cluster)
+        own = cfg.default_max_tokens if cfg is not None else None
+        return own if own is not None else self.costs.default_max_tokens
 
     fingerprint: str = ""
     warnings: tuple[str, ...] = field(default=())
@@ -177,7 +186,7 @@ class _Merger:
         self.routes: list[tuple[Route, _Where]] = []
         route_names: dict[str, _Where] = {}
         self.classifier: tuple[ClassifierSettings, _Where] | None = None
-        self.singletons: dict[str, tuple[Any, _Where]] = {}  # auth, costs, cache: one file each at most
+        self.singletons: dict[str, tuple[Any, _Where]] = {}  # auth, costs, cache, limits: one file each
         self.budgets: list[tuple[Budget, _Where]] = []
         for doc, pf in docs:
             if pf.classifier is not None:
@@ -187,7 +196,7 @@ class _Merger:
                     self.issues.append(at.issue((), f"`classifier` is set in more than one file (also in {first})"))
                 else:
                     self.classifier = (pf.classifier, at)
-            for key in ("auth", "costs", "cache"):
+            for key in ("auth", "costs", "cache", "limits"):
                 value = getattr(pf, key)
                 if value is None:
                     continue
@@ -225,6 +234,18 @@ class _Merger:
             self.issues.append(PolicyIssue("(policy)", None, "models", "no model aliases: clients could call nothing"))
         for name, (cluster, where) in self.clusters.items():
             self._check_refs(where, ("fallbacks",), cluster.fallbacks, own=name)
+            if (
+                isinstance(cluster, FrontierCluster)
+                and cluster.default_max_tokens is None
+                and requires_output_cap(cluster.model)
+            ):
+                self.issues.append(
+                    where.issue(
+                        ("default_max_tokens",),
+                        f"{cluster.model!r} needs an output cap on every request: set `default_max_tokens` "
+                        "(sent when a request sets no max_tokens, and reserved against budgets)",
+                    )
+                )
         self._check_cycles()
         for name, (alias, where) in self.models.items():
             if alias.cluster is not None:
@@ -416,6 +437,7 @@ class _Merger:
         auth = self.singletons.get("auth", (Auth(), None))[0]
         costs = self.singletons.get("costs", (Costs(), None))[0]
         cache = self.singletons.get("cache", (ResponseCache(), None))[0]
+        limits = self.singletons.get("limits", (RequestLimits(), None))[0]
         if not auth.anonymous:
             warnings += ("auth: anonymous use is off: every request needs a key (ROUTER_KEYS_FILE, ROUTER_API_KEYS)",)
         return Policy(
@@ -423,6 +445,7 @@ class _Merger:
             auth=auth,
             costs=costs,
             cache=cache,
+            limits=limits,
             budgets=tuple(b for b, _ in self.budgets),
             locations={
                 **{f"clusters.{n}": (w.doc.file, w.doc.line_of(w.path)) for n, (_, w) in self.clusters.items()},

@@ -10,9 +10,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from router.policy.schema import (
+    Auth,
+    Budget,
     CircuitBreaker,
     ClassifierSettings,
     Cooldown,
+    Costs,
     CustomTask,
     EndpointSpec,
     FrontierCluster,
@@ -23,6 +26,8 @@ from router.policy.schema import (
     ModelAlias,
     OutlierDetection,
     PolicyFile,
+    RequestLimits,
+    ResponseCache,
     Route,
     Timeouts,
     VllmCluster,
@@ -45,6 +50,11 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("Match", Match),
     ("Classifier", ClassifierSettings),
     ("Custom task", CustomTask),
+    ("Auth", Auth),
+    ("Costs", Costs),
+    ("Budget", Budget),
+    ("Response cache", ResponseCache),
+    ("Request limits", RequestLimits),
 )
 
 

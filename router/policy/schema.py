@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from router.policy.schema_accounting import Auth, Budget, Costs, ResponseCache
 from router.policy.schema_base import EMULATED, NAME, _Strict
+from router.policy.schema_limits import RequestLimits
 from router.policy.schema_upstream import (
     CircuitBreaker,
     Cooldown,
@@ -50,11 +51,13 @@ __all__ = [
     "OutlierDetection",
     "PolicyFile",
     "Price",
+    "RequestLimits",
     "ResponseCache",
     "Route",
     "SelfHostedCost",
     "Timeouts",
     "VllmCluster",
+    "requires_output_cap",
 ]
 
 
@@ -78,6 +81,15 @@ class VllmCluster(_Strict):
     )
     api_key_env: str | None = Field(
         None, description="Environment variable holding the replicas' API key (vLLM `--api-key`), if any."
+    )
+    default_max_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="The output cap sent as `max_tokens` when a request sets neither `max_tokens` nor "
+        "`max_completion_tokens` (budgets reserve it). Unset: `costs.default_max_tokens`. Required on frontier "
+        "clusters whose provider requires a cap (Anthropic models), so the policy, not a library default, "
+        "decides it.",
     )
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
@@ -149,6 +161,15 @@ class FrontierCluster(_Strict):
         "`--emulate-missing` then serves it from a local emulator, otherwise it is skipped.",
     )
     api_base: str | None = Field(None, description="Override of the provider's base URL (a gateway, Azure, ...).")
+    default_max_tokens: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="The output cap sent as `max_tokens` when a request sets neither `max_tokens` nor "
+        "`max_completion_tokens` (budgets reserve it). Unset: `costs.default_max_tokens`. Required on frontier "
+        "clusters whose provider requires a cap (Anthropic models), so the policy, not a library default, "
+        "decides it.",
+    )
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
     cooldown: Cooldown = Field(default_factory=Cooldown, description="Back-off after provider failures.")
@@ -161,6 +182,13 @@ class FrontierCluster(_Strict):
 
 
 Cluster = Annotated[VllmCluster | FrontierCluster, Field(discriminator="kind")]
+
+
+def requires_output_cap(model: str) -> bool:
+    """Whether the provider of a litellm model string refuses requests without `max_tokens` (Anthropic's
+    Messages API, also through Bedrock and Vertex AI); litellm would otherwise pick a cap of its own."""
+    m = model.lower()
+    return m.startswith("anthropic/") or "claude" in m
 
 
 class ModelAlias(_Strict):
@@ -391,3 +419,6 @@ class PolicyFile(_Strict):
     costs: Costs | None = Field(None, description="Cost accounting; at most one file may set it.")
     budgets: list[Budget] = Field(default_factory=list, description="Budgets (see `Budget`); names unique.")
     cache: ResponseCache | None = Field(None, description="Response cache; at most one file may set it.")
+    limits: RequestLimits | None = Field(
+        None, description="Bounds on what one request may carry; at most one file may set them."
+    )

@@ -22,8 +22,16 @@ class Auth(_Strict):
     anonymous_tenant: str = Field("anonymous", pattern=NAME, description="The tenant of anonymous requests.")
     admin_without_key: bool = Field(
         False,
-        description="Let anyone read and use the admin API (`/v1/admin/*`). For a local quick start only; "
-        "otherwise the admin API needs a key marked `admin: true`.",
+        description="Let anyone read and use the admin API (`/v1/admin/*`), `/metrics` and the details of "
+        "`/readyz`. For a local quick start only; otherwise they need a key marked `admin: true` (or the "
+        "separate admin listener, `ROUTER_ADMIN_PORT`).",
+    )
+    explain: Literal["admin", "tenants"] = Field(
+        "admin",
+        description="Who may call `POST /v1/route/explain`. `admin`: admin keys only (the full trace: files, "
+        "lines, every rule's conditions). `tenants`: any caller, who gets a tenant's view: the classification, "
+        "which rules matched and the decision, without file paths, conditions, header values, other tenants' "
+        "names or rule descriptions; admin keys still get the full trace.",
     )
 
 
@@ -41,8 +49,9 @@ class Costs(_Strict):
         4096,
         ge=1,
         le=10_000_000,
-        description="Completion tokens reserved against budgets for a request that sets no `max_tokens` "
-        "(the reservation is settled to the real usage afterwards).",
+        description="The output cap (`max_tokens`) sent upstream for a request that sets none, unless its "
+        "cluster sets its own `default_max_tokens`; budgets reserve exactly the cap that is sent (and settle "
+        "to the real usage afterwards), so no request can cost more than was reserved.",
     )
 
 

@@ -70,6 +70,8 @@ class ClusterRuntime:
     endpoints: list[Endpoint]
     api_key: str | None
     unavailable_reason: str | None = None
+    # The output cap sent when a request sets none (the policy's, see Policy.output_cap).
+    default_max_tokens: int = 4096
     in_flight: int = 0
     pending: int = 0
     retries: int = 0
@@ -302,13 +304,15 @@ def build_upstreams(
     out: dict[str, ClusterRuntime] = {}
     for name, cfg in policy.clusters.items():
         old = previous.get(name) if previous else None
-        if old is not None and old.config == cfg:
+        cap = policy.output_cap(name)
+        if old is not None and old.config == cfg and old.default_max_tokens == cap:
             out[name] = old
             continue
         if isinstance(cfg, VllmCluster):
             out[name] = _vllm_runtime(name, cfg, vllm_transport, emulated, env, old)
         else:
             out[name] = _frontier_runtime(name, cfg, litellm, emulated, env)
+        out[name].default_max_tokens = cap
         if out[name].unavailable_reason:
             log.warning("cluster %s is unavailable: %s", name, out[name].unavailable_reason)
     return Upstreams(out)

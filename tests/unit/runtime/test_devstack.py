@@ -7,7 +7,8 @@ POLICY = """
 version: 1
 clusters:
   pool: {kind: vllm, endpoints: [emulated, emulated], model: base, adapters: [a1]}
-  api: {kind: frontier, model: anthropic/claude-sonnet-4-5, api_key_env: DEVSTACK_TEST_KEY}
+  api: {kind: frontier, model: anthropic/claude-sonnet-4-5, api_key_env: DEVSTACK_TEST_KEY,
+        default_max_tokens: 1024}
   keyed: {kind: frontier, model: openai/gpt-4o, api_key_env: DEVSTACK_SET_KEY}
 models:
   m: {cluster: pool}
