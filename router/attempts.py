@@ -37,6 +37,7 @@ class OpenStream:
     started: float
     ttfc: float
     record: AttemptRecord
+    call: UpstreamCall
     # Set by the pipeline: what the stream's usage is when it ends (the final usage chunk, or counted),
     # a comment event to send just before [DONE] (its cost), and the settlement once it is over.
     usage_of: Callable[[StreamState], Usage] | None = None
@@ -121,16 +122,25 @@ class Attempts:
         except AttemptFailed as exc:
             endpoint.in_flight -= 1
             record.outcome, record.error_type = "error", exc.kind
-            ejection = cluster.record_failure(endpoint, exc)
-            if ejection is not None:
-                self._ejected(cluster, endpoint, ejection)
-                span.add_event(n.EVENT_EJECTED, {"seconds": ejection.seconds, "count": ejection.count})
+            if exc.timeout and call.deadline_bound:
+                # The caller's deadline ran out, not the endpoint: nothing is held against it (a caller
+                # with a 1 ms deadline must not be able to eject a replica other tenants depend on).
+                span.set_attribute(n.ROUTER_BLAME, "client")
+            else:
+                ejection = cluster.record_failure(endpoint, exc)
+                if ejection is not None:
+                    self._ejected(cluster, endpoint, ejection)
+                    span.add_event(n.EVENT_EJECTED, {"seconds": ejection.seconds, "count": ejection.count})
             span.set_attribute(n.ROUTER_NEXT_REASON, exc.kind)
             self._end(span, cluster, model, started, exc.kind, None, None, exc.message)
             raise
-        except UpstreamRejected as exc:  # the request is at fault, not the endpoint: it answered
+        except UpstreamRejected as exc:
+            # The request is at fault, not the endpoint: nothing is held against it, and nothing is
+            # forgiven either (an answer the provider never sent is no proof of health).
             endpoint.in_flight -= 1
-            cluster.record_success(endpoint)
+            if exc.answered:
+                cluster.record_success(endpoint)
+            span.set_attribute(n.ROUTER_BLAME, "client")
             record.outcome, record.error_type = "rejected", f"http_{exc.status}"
             self._end(span, cluster, model, started, record.error_type, None, None, exc.message)
             raise
@@ -158,7 +168,7 @@ class Attempts:
             self._end(span, cluster, model, started, None, result.usage, None, None)
             return result
         outcome.ttft_s = time.perf_counter() - outcome.started
-        return OpenStream(result, cluster, endpoint, span, started, elapsed, record)
+        return OpenStream(result, cluster, endpoint, span, started, elapsed, record, call)
 
     def _ejected(self, cluster: ClusterRuntime, endpoint: Endpoint, ejection: Ejection) -> None:
         self.state.metrics.ejections.labels(cluster.name, endpoint.url, ejection.reason).inc()
@@ -246,8 +256,11 @@ class Attempts:
             opened.cluster.release()
             if error_type is None:
                 opened.cluster.latency.observe(time.monotonic(), time.perf_counter() - opened.started)
-            elif error_type != "client_disconnected":
-                # A stream that broke half way: the endpoint failed, though the request cannot be retried.
+            elif error_type != "client_disconnected" and not (
+                error_type == "timeout" and opened.call.deadline_bound_total
+            ):
+                # A stream that broke half way: the endpoint failed, though the request cannot be retried
+                # (unless the caller's own deadline cut it).
                 ejection = opened.cluster.record_failure(
                     opened.endpoint, AttemptFailed(message or "stream broke", kind=error_type, retriable=False)
                 )

@@ -152,9 +152,10 @@ class NoUpstreamAvailable(UpstreamError):
 
 
 class UpstreamRejected(UpstreamError):
-    """The upstream answered 4xx: the request itself is at fault; it is passed through, not retried."""
+    """The request itself is at fault: the upstream answered 400/413/422 (passed through), or the provider
+    library could not translate it (``answered`` False). Not retried; never held against the upstream."""
 
-    def __init__(self, status: int, payload: dict[str, Any]) -> None:
+    def __init__(self, status: int, payload: dict[str, Any], *, answered: bool = True) -> None:
         error = payload.get("error") if isinstance(payload.get("error"), dict) else None
         message = str(error.get("message")) if error else f"upstream rejected the request ({status})"
         super().__init__(message)
@@ -162,6 +163,7 @@ class UpstreamRejected(UpstreamError):
         self.error_type = str(error.get("type") or "invalid_request_error") if error else "invalid_request_error"
         self.code = str(error["code"]) if error and error.get("code") is not None else None
         self.param = str(error["param"]) if error and error.get("param") is not None else None
+        self.answered = answered
 
 
 class AttemptFailed(RouterError):
@@ -186,6 +188,21 @@ class AttemptFailed(RouterError):
         self.retriable = retriable
         self.timeout = timeout
         self.retry_after_s = retry_after_s
+
+    @property
+    def public(self) -> str:
+        """What a client may be told: the kind of failure, never the upstream's URL or its own words
+        (those stay in the log, the span and the admin view)."""
+        if self.kind.startswith("http_"):
+            return f"answered HTTP {self.kind[5:]}"
+        return _PUBLIC_KINDS.get(self.kind, "failed")
+
+
+_PUBLIC_KINDS = {
+    "timeout": "timed out",
+    "connect": "could not be reached",
+    "protocol": "sent an invalid response",
+}
 
 
 class ClassifierUnavailable(RouterError):

@@ -230,13 +230,20 @@ class Pipeline:
         raise UpstreamError(f"Every upstream attempt failed: {detail}")
 
     def _skip(
-        self, outcome: RequestOutcome, cluster: str, reason: str, detail: str, tally: _Tally | None = None
+        self,
+        outcome: RequestOutcome,
+        cluster: str,
+        reason: str,
+        detail: str,
+        tally: _Tally | None = None,
+        public: str | None = None,
     ) -> None:
-        """A target passed over (metric, span event, access log; and the error message if all fail)."""
+        """A target passed over (metric, span event, access log; and the error message if all fail, with
+        ``public`` instead of ``detail`` where the detail is the operator's business)."""
         text = f"{cluster}: {detail}"
         outcome.skipped.append(text)
         if tally is not None:
-            tally.failures.append(text)
+            tally.failures.append(text if public is None else f"{cluster}: {public}")
         self.state.metrics.spillovers.labels(cluster, reason).inc()
         span = trace.get_current_span()
         if span.is_recording():
@@ -262,7 +269,7 @@ class Pipeline:
             return None
         tally.other_skips += 1
         if cluster.unavailable_reason is not None:
-            self._skip(outcome, name, "unavailable", cluster.unavailable_reason, tally)
+            self._skip(outcome, name, "unavailable", cluster.unavailable_reason, tally, "not configured")
             return None
         found = cluster.candidates(target.adapter, tally.tried, panic)
         if not found.endpoints:
@@ -310,7 +317,9 @@ class Pipeline:
                     result = await self.attempts.attempt(chat, cluster, pick.endpoint, target, outcome, deadline, retry)
                 except AttemptFailed as exc:
                     tally.timeouts += exc.timeout
-                    tally.failures.append(f"{name} ({pick.endpoint.url}): {exc.message}")
+                    # The client hears the cluster and the kind of failure; the endpoint and the upstream's
+                    # own words are in the span, the log and the admin view.
+                    tally.failures.append(f"{name}: {exc.public}")
                     outcome.attempts[-1].next_reason = exc.kind
                     continue
                 finally:

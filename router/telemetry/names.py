@@ -53,6 +53,7 @@ ROUTER_ATTEMPT: Final = "router.attempt"
 ROUTER_ENDPOINT: Final = "router.endpoint"
 ROUTER_OUTCOME: Final = "router.outcome"
 ROUTER_NEXT_REASON: Final = "router.next_reason"  # why another attempt follows this one (its error type)
+ROUTER_BLAME: Final = "router.blame"  # "client": the request caused this failure; it moved no breaker or ejection
 ROUTER_RETRY: Final = "router.retry"  # a second or later attempt on the same cluster (its retry budget)
 ROUTER_SKIP_REASON: Final = "router.skip_reason"
 ROUTER_KEY_NAME: Final = "router.key_name"

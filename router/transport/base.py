@@ -54,6 +54,17 @@ class UpstreamCall:
         t = self.timeouts.total_s
         return t if self.remaining_s is None else max(0.001, min(t, self.remaining_s))
 
+    @property
+    def deadline_bound(self) -> bool:
+        """The caller's own deadline, not the cluster's limits, set how long this attempt could wait for
+        its first byte: a timeout then is the caller's, and says nothing about the endpoint."""
+        return self.remaining_s is not None and self.remaining_s < self.timeouts.first_byte_s
+
+    @property
+    def deadline_bound_total(self) -> bool:
+        """The same for the whole attempt (a stream cut by the caller's deadline)."""
+        return self.remaining_s is not None and self.remaining_s < self.timeouts.total_s
+
 
 def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
     """Seconds from ``retry-after-ms`` or ``Retry-After`` (delta-seconds or an HTTP date), else None."""

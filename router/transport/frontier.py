@@ -94,28 +94,10 @@ class FrontierTransport:
         return kwargs
 
     def _failure(self, exc: BaseException) -> AttemptFailed | UpstreamRejected:
-        if isinstance(exc, TimeoutError):
-            return AttemptFailed("frontier API timed out", kind="timeout", retriable=True, timeout=True)
-        status = getattr(exc, "status_code", None)
-        message = _one_line(str(getattr(exc, "message", "") or exc))
         # Debug only: under an outage this would be a line per request; ejections and cooldowns are
         # logged once each (router.attempts), and every failure is in spans, metrics and the access log.
         log.debug("frontier %s failed: %s", self.model, exc)
-        if isinstance(status, int) and status in (400, 413, 422):
-            return UpstreamRejected(status, {"error": {"message": message, "type": "invalid_request_error"}})
-        if isinstance(status, int) and status == 408:
-            return AttemptFailed(message, kind="timeout", retriable=True, timeout=True)
-        kind = f"http_{status}" if isinstance(status, int) else type(exc).__name__
-        # litellm keeps the provider's response headers (Retry-After among them) on the exception.
-        headers = getattr(exc, "litellm_response_headers", None) or getattr(
-            getattr(exc, "response", None), "headers", None
-        )
-        return AttemptFailed(
-            f"frontier API error: {message}",
-            kind=kind,
-            retriable=True,
-            retry_after_s=parse_retry_after(headers) if isinstance(status, int) else None,
-        )
+        return classify_failure(exc)
 
     async def complete(self, call: UpstreamCall) -> Completion:
         try:
@@ -138,6 +120,61 @@ class FrontierTransport:
         except Exception as exc:
             raise self._failure(exc) from exc
         return FrontierStream(iterator, first, call.include_usage, self)
+
+
+# Where a failure came from the network: the exception chain holds one of these (or an OSError).
+NETWORK_MODULES = frozenset({"httpx", "httpcore", "aiohttp", "anyio", "h11", "ssl"})
+# Statuses with which a provider says the request itself is wrong (its words go to the client).
+CLIENT_FAULT = frozenset({400, 413, 422})
+
+
+def _from_network(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError | TimeoutError | EOFError):
+            return True
+        if type(e).__module__.split(".", 1)[0] in NETWORK_MODULES:
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def classify_failure(exc: BaseException) -> AttemptFailed | UpstreamRejected:
+    """Whose fault a litellm failure is. The request's own (the provider's 400/413/422, or litellm unable to
+    translate it: an ``APIConnectionError`` with no network error behind it) is an
+    :class:`UpstreamRejected` that moves no cooldown; anything else is the provider's (or the operator's:
+    401/403/404) and counts against the cluster. Provider text reaches the client only in the first case."""
+    if isinstance(exc, TimeoutError):
+        return AttemptFailed("frontier API timed out", kind="timeout", retriable=True, timeout=True)
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    message = _one_line(str(getattr(exc, "message", "") or exc))
+    if isinstance(status, int) and status in CLIENT_FAULT:
+        payload = {"error": {"message": message, "type": "invalid_request_error"}}
+        return UpstreamRejected(status, payload, answered=False)
+    if name == "APIConnectionError" and not _from_network(exc):
+        payload = {
+            "error": {
+                "message": f"The request could not be translated for this provider: {message}",
+                "type": "invalid_request_error",
+            }
+        }
+        return UpstreamRejected(400, payload, answered=False)
+    if (isinstance(status, int) and status == 408) or name == "Timeout":
+        return AttemptFailed(message, kind="timeout", retriable=True, timeout=True)
+    if name == "APIConnectionError":
+        return AttemptFailed(f"frontier API unreachable: {message}", kind="connect", retriable=True)
+    kind = f"http_{status}" if isinstance(status, int) else name
+    # litellm keeps the provider's response headers (Retry-After among them) on the exception.
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
+    return AttemptFailed(
+        f"frontier API error: {message}",
+        kind=kind,
+        retriable=True,
+        retry_after_s=parse_retry_after(headers) if isinstance(status, int) else None,
+    )
 
 
 def _one_line(message: str, limit: int = 300) -> str:

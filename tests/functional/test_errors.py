@@ -137,4 +137,5 @@ models:
     resp = await client.post("/v1/chat/completions", json=chat_body("m"))
     assert resp.status == 502
     err = assert_openai_error(await resp.json())
-    assert "cannot reach upstream" in err["message"]
+    assert "a: could not be reached" in err["message"]
+    assert "127.0.0.1" not in err["message"]  # clients hear the cluster, not its URL

@@ -7,7 +7,11 @@ from typing import Any
 import pytest
 
 from router.emulator.app import STATE as EMULATOR_STATE
-from tests.conftest import Canary, chat_body
+from router.errors import AttemptFailed, UpstreamRejected
+from router.http.keys import STATE
+from router.transport.frontier import classify_failure
+from tests.conftest import Canary, ProxyFactory, chat_body, url
+from tests.faults import fault_app
 from tests.functional.test_errors import assert_openai_error
 
 
@@ -79,3 +83,89 @@ async def test_unknown_fields_are_400(basic: dict[str, Any]) -> None:
     assert resp.status == 400
     err = assert_openai_error(await resp.json())
     assert (err["param"], err["message"]) == ("x_vendor", "Unrecognized request argument supplied: x_vendor")
+
+
+# -- blame: what the request caused never moves a breaker, an ejection or a cooldown ----------------
+
+BLAME_POLICY = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    endpoints: [{url}]
+    model: m
+    timeouts: {{connect_s: 1, first_byte_s: 5, total_s: 10}}
+    outlier_detection: {{consecutive_failures: 2}}
+    health_check: {{metrics_interval_s: 0}}
+  api:
+    kind: frontier
+    model: openai/m
+    api_base: {url}
+    api_key_env: TEST_FRONTIER_KEY
+    price: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 1.0}}
+    timeouts: {{connect_s: 1, first_byte_s: 5, total_s: 10}}
+    cooldown: {{consecutive_failures: 2}}
+models:
+  pool: {{cluster: pool}}
+  api: {{cluster: api}}
+"""
+
+
+async def test_a_hundred_bad_requests_leave_every_cluster_untouched(
+    aiohttp_server: Any, proxy: ProxyFactory, canary: Canary
+) -> None:
+    fault = await aiohttp_server(fault_app())
+    client = await proxy(BLAME_POLICY.format(url=url(fault)))
+    sent: dict[int, int] = {}
+    for i in range(100):
+        model = ("pool", "api")[i % 2]
+        kind = (i // 2) % 5
+        headers: dict[str, str] = {}
+        if kind == 0:  # the upstream rejects it (400)
+            body = chat_body(model, "reject this")
+        elif kind == 1:  # the caller's own deadline runs out
+            body, headers = chat_body(model, "slow please"), {"x-router-timeout-ms": "50"}
+        elif kind == 2:  # the same, streaming
+            body, headers = chat_body(model, "slow please", stream=True), {"x-router-timeout-ms": "50"}
+        elif kind == 3:  # a connection field, pointing at a listener that must see nothing
+            body = chat_body(model, "hi", base_url=canary.url)
+        else:  # a content part the provider library cannot translate: refused before it is tried
+            body = {"model": model, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}
+        resp = await client.post("/v1/chat/completions", json=body, headers=headers)
+        sent[resp.status] = sent.get(resp.status, 0) + 1
+        assert resp.status in (400, 504), await resp.text()
+    assert sent == {400: 60, 504: 40}
+    assert canary.connections == 0
+    for name in ("pool", "api"):
+        cluster = client.app[STATE].serving.upstreams.get(name)
+        assert cluster is not None
+        for e in cluster.endpoints:
+            assert (e.failures, e.outlier.consecutive, e.outlier.total_ejections) == (0, 0, 0), name
+            assert e.available(cluster.clock())
+        # ... and the next good request is served there at once.
+        resp = await client.post("/v1/chat/completions", json=chat_body(name, "hello"))
+        assert resp.status == 200
+        assert resp.headers["x-router-cluster"] == name
+
+
+async def test_translation_failures_are_the_clients_and_move_no_cooldown() -> None:
+    # A real litellm error for a request it cannot translate (no network error behind it), and a real one
+    # for a provider that cannot be reached.
+    import litellm
+
+    error_type: Any = litellm.APIConnectionError  # type: ignore[attr-defined]  # re-exported without __all__
+    bad = error_type(message="OpenAIException - 'image_url'", llm_provider="openai", model="m")
+    bad.__context__ = KeyError("image_url")
+    failure = classify_failure(bad)
+    assert isinstance(failure, UpstreamRejected)
+    assert (failure.status, failure.answered) == (400, False)
+    assert "could not be translated" in failure.message
+    try:
+        await litellm.acompletion(
+            model="openai/m", messages=[{"role": "user", "content": "x"}], api_base="http://127.0.0.1:9/v1",
+            api_key="sk-x", num_retries=0, timeout=5,
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - whatever litellm raises is what is classified
+        down = classify_failure(exc)
+    assert isinstance(down, AttemptFailed)
+    assert "127.0.0.1" not in down.public
