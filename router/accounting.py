@@ -24,11 +24,10 @@ from typing import Any
 import orjson
 
 from router.budgets import plan, windows
-from router.chat import ChatRequest
+from router.chat import ChatRequest, content_text
 from router.costs import Prices, nano
 from router.errors import BudgetExceeded, StateUnavailable
 from router.policy.schema import VllmCluster
-from router.pricing import count_tokens
 from router.runtime.state import RouterState
 from router.state.base import LedgerEntry, add_ledger
 from router.tenancy.auth import Principal
@@ -187,12 +186,13 @@ class Accounting:
         except StateUnavailable:
             log.warning("could not settle a reservation (state store unavailable)")
 
-    def stream_usage(self, chat: ChatRequest, st: StreamState, model: str) -> Usage:
-        """A stream's usage: the upstream's final usage chunk, or counted from what was streamed."""
+    async def stream_usage(self, chat: ChatRequest, st: StreamState) -> Usage:
+        """A stream's usage: the upstream's final usage chunk, or counted (in a worker thread) from what was
+        streamed."""
         if st.usage is not None:
             return st.usage
-        prompt = count_tokens(model, messages=[m.model_dump(include={"role", "content"}) for m in chat.parsed.messages])
-        return Usage(prompt, count_tokens(model, text=st.text()))
+        prompt = [content_text(m.content) for m in chat.parsed.messages]
+        return await self.state.tokens.usage(prompt, st.text())
 
     async def flush(self) -> None:
         """Write the buffered ledger to the state store (every FLUSH_S, before a usage report, at exit),

@@ -40,7 +40,7 @@ class OpenStream:
     call: UpstreamCall
     # Set by the pipeline: what the stream's usage is when it ends (the final usage chunk, or counted),
     # a comment event to send just before [DONE] (its cost), and the settlement once it is over.
-    usage_of: Callable[[StreamState], Usage] | None = None
+    usage_of: Callable[[StreamState], Awaitable[Usage]] | None = None
     before_done: Callable[[Usage], bytes] | None = None
     finish: Callable[[Usage], Awaitable[None]] | None = None
 
@@ -205,7 +205,7 @@ class Attempts:
         try:
             await opened.stream.aclose()
             if opened.finish is not None:
-                await opened.finish(self._usage(opened))
+                await opened.finish(await self._usage(opened))
         finally:
             opened.endpoint.in_flight -= 1
             opened.cluster.release()
@@ -221,10 +221,10 @@ class Attempts:
                 None,
             )
 
-    def _usage(self, opened: OpenStream) -> Usage:
+    async def _usage(self, opened: OpenStream) -> Usage:
         st = opened.stream.state
         if opened.usage_of is not None:
-            return opened.usage_of(st)
+            return await opened.usage_of(st)
         return st.usage or Usage(0, st.content_chunks)
 
     async def relay(
@@ -239,7 +239,7 @@ class Attempts:
         try:
             async for event in opened.stream.events():
                 if event == DONE and opened.before_done is not None:
-                    await write(opened.before_done(self._usage(opened)))
+                    await write(opened.before_done(await self._usage(opened)))
                 await write(event)
         except StreamBroken as exc:
             error_type, message = exc.kind, str(exc)
@@ -267,7 +267,7 @@ class Attempts:
                 if ejection is not None:
                     self._ejected(opened.cluster, opened.endpoint, ejection)
             st = opened.stream.state
-            usage = self._usage(opened)
+            usage = await self._usage(opened)
             outcome.usage = usage
             opened.record.outcome = "error" if error_type else "success"
             opened.record.error_type = error_type

@@ -248,7 +248,8 @@ def parse_chat_request(raw: bytes, limits: RequestLimits | None = None) -> ChatR
     return ChatRequest(body=body, parsed=parsed, vllm_only=vllm_only)
 
 
-def _text(content: str | list[Any] | None) -> str:
+def content_text(content: str | list[Any] | None) -> str:
+    """The text of a message's content (its text parts, joined)."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -266,7 +267,7 @@ IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 
 def estimate_prompt_tokens(req: ChatCompletionRequest) -> int:
     """A fast estimate (≈ 4 characters a token, plus the per-message overhead of chat templates)."""
-    chars = sum(len(_text(m.content)) for m in req.messages)
+    chars = sum(len(content_text(m.content)) for m in req.messages)
     return chars // 4 + 4 * len(req.messages)
 
 
@@ -284,5 +285,5 @@ def features(req: ChatRequest, headers: Mapping[str, str], tenant: str | None) -
         has_tools=bool(p.tools) or bool(p.functions),
         has_images=has_images,
         stream=p.stream,
-        last_user_message=_text(last_user.content) if last_user else "",
+        last_user_message=content_text(last_user.content) if last_user else "",
     )

@@ -157,10 +157,9 @@ class Pipeline:
                 await acc.cache_put(cache_key, result, outcome)
             return result
         prices, baseline = acc.prices(result.cluster.name), self.state.serving.prices.baseline
-        model = result.record.upstream_model
 
-        def usage_of(st: StreamState) -> Usage:
-            return acc.stream_usage(chat, st, model)
+        async def usage_of(st: StreamState) -> Usage:
+            return await acc.stream_usage(chat, st)
 
         def before_done(usage: Usage) -> bytes:
             # Headers went out with the first byte; a stream's cost is known only at its end. SSE comments

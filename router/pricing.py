@@ -7,7 +7,7 @@ map bundled with the pinned litellm is read and nothing is fetched.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,16 +79,3 @@ def price_book(policy: Policy) -> PriceBook:
         raise PolicyError(issues)
     assert baseline is not None
     return PriceBook(out, baseline)
-
-
-def count_tokens(model: str, messages: Sequence[Mapping[str, Any]] | None = None, text: str | None = None) -> int:
-    """Tokens of a prompt or a completion by litellm's tokenizers (tiktoken for unknown model names)."""
-    litellm = import_litellm()
-    try:
-        if messages is not None:
-            return int(litellm.token_counter(model=model, messages=list(messages)))
-        return int(litellm.token_counter(model=model, text=text or ""))
-    except Exception:  # noqa: BLE001 - a tokenizer failure must not fail a finished request
-        log.warning("token counting failed for %s; estimating 4 characters a token", model)
-        chars = len(text or "") if messages is None else sum(len(str(m.get("content") or "")) for m in messages)
-        return chars // 4 + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -70,7 +71,9 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     app[STATE] = state
     app[PIPELINE] = Pipeline(state)
-    app.cleanup_ctx.extend([_tracing_ctx, _state_ctx, _classifier_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx])
+    app.cleanup_ctx.extend(
+        [_tracing_ctx, _state_ctx, _classifier_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx, _settled_ctx]
+    )
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/route/explain", handlers.route_explain)
     app.router.add_get("/v1/models", handlers.list_models)
@@ -169,6 +172,18 @@ async def _health_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     task.cancel()
     await checker.stop()
+
+
+async def _settled_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Last of start-up: the tokenizer loaded (in a thread), then everything built so far is moved out of
+    the garbage collector's view: with litellm and torch loaded a full collection of the start-up heap
+    pauses the process for a few hundred milliseconds, and none of it is ever garbage."""
+    await asyncio.to_thread(app[STATE].tokens.load)
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 async def _watcher_ctx(app: web.Application) -> AsyncIterator[None]:

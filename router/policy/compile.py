@@ -40,6 +40,9 @@ from router.types import Decision, LatencyBudget, Target
 _T = TypeVar("_T")
 
 POLICY_SUFFIXES = (".yaml", ".yml")
+# A policy file larger than this is refused unread (real ones are tens of kilobytes; a multi-megabyte one
+# is a mistake or an attack, and would cost seconds of CPU to parse).
+MAX_FILE_BYTES = 2 * 1024 * 1024
 # Keys an earlier version of the format had, with where they went.
 RENAMED = {"max_concurrency": "`max_concurrency` is now `circuit_breaker.max_in_flight`"}
 
@@ -118,6 +121,10 @@ def load_policy(path: str | Path, env: Mapping[str, str] | None = None) -> Polic
     issues: list[PolicyIssue] = []
     for f in files:
         try:
+            size = f.stat().st_size
+            if size > MAX_FILE_BYTES:
+                issues.append(PolicyIssue(str(f), None, "", f"the file is {size} bytes; the limit is {MAX_FILE_BYTES}"))
+                continue
             texts.append((str(f), f.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             issues.append(PolicyIssue(str(f), None, "", f"cannot read: {exc}"))
@@ -164,7 +171,7 @@ def _validation_issues(doc: SourceDoc, exc: ValidationError) -> list[PolicyIssue
         elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             msg = "`kind` must be `vllm` or `frontier`"
             loc = (*loc, "kind")
-        out.append(PolicyIssue(doc.file, doc.line_of(loc), dotted(loc), msg))
+        out.append(PolicyIssue(doc.file, doc.line_of(loc), dotted(loc), doc.redact(msg)))
     return out
 
 
@@ -175,7 +182,7 @@ class _Where:
 
     def issue(self, sub: KeyPath, message: str) -> PolicyIssue:
         full = (*self.path, *sub)
-        return PolicyIssue(self.doc.file, self.doc.line_of(full), dotted(full), message)
+        return PolicyIssue(self.doc.file, self.doc.line_of(full), dotted(full), self.doc.redact(message))
 
 
 class _Merger:

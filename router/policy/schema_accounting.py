@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from router.policy.schema_base import NAME, _Strict
 from router.policy.schema_upstream import Price
@@ -13,14 +13,14 @@ from router.policy.schema_upstream import Price
 class Auth(_Strict):
     """Who may call: API keys (hashed, in `ROUTER_KEYS_FILE` or `ROUTER_API_KEYS`) map to tenants."""
 
-    anonymous: bool = Field(
+    anonymous: StrictBool = Field(
         False,
         description="Serve requests without a known key, as `anonymous_tenant` (budgets and rules apply to it "
         "like to any tenant). A known key still selects its own tenant. Off: a missing or unknown key gets a "
         "401.",
     )
     anonymous_tenant: str = Field("anonymous", pattern=NAME, description="The tenant of anonymous requests.")
-    admin_without_key: bool = Field(
+    admin_without_key: StrictBool = Field(
         False,
         description="Let anyone read and use the admin API (`/v1/admin/*`), `/metrics` and the details of "
         "`/readyz`. For a local quick start only; otherwise they need a key marked `admin: true` (or the "

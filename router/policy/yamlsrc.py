@@ -2,6 +2,10 @@
 
 PyYAML's plain ``safe_load`` forgets where things were and silently keeps the last of two duplicate
 keys; policy authors need both, so this walks the composed node tree itself.
+
+Aliases (``*name``) are refused: a 300-byte file of nested aliases expands to hundreds of megabytes
+("billion laughs"), and a self-referencing one (``x: &a [*a]``) never ends. Nesting is bounded too.
+Values that came from ``${VAR}`` are never echoed back in an error message (they may be secrets).
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ class SourceDoc:
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
     issues: list[PolicyIssue] = field(default_factory=list)
+    # Expanded ``${VAR}`` values and the text they replaced, so messages can show the latter.
+    expanded: dict[str, str] = field(default_factory=dict)
+
+    def redact(self, message: str) -> str:
+        """``message`` with every expanded environment value put back as the ``${VAR}`` it came from."""
+        for value, raw in sorted(self.expanded.items(), key=lambda kv: -len(kv[0])):
+            if value in message:
+                message = message.replace(value, raw)
+        return message
 
     def line_of(self, path: KeyPath) -> int | None:
         """The line of the longest known prefix of ``path`` (pydantic locations may go deeper than YAML)."""
@@ -46,11 +59,37 @@ def dotted(path: KeyPath) -> str:
     return out
 
 
+MAX_DEPTH = 64
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that refuses aliases and nesting deeper than ``MAX_DEPTH``."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in policy files: write the value out", mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def parse_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> SourceDoc:
     env = os.environ if env is None else env
     doc = SourceDoc(file=file, data=None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -108,6 +147,8 @@ class _Walker:
             name, default = match.group(1), match.group(2)
             got = self.env.get(name)
             if got:
+                if len(got) >= 4:  # shorter values are too common to redact without mangling messages
+                    self.doc.expanded[got] = match.group(0)
                 return got
             if default is not None:
                 return default

@@ -2,7 +2,9 @@
 
 A reload that finds any error keeps the old policy serving, logs every issue with file and line, and
 sets ``router_policy_last_reload_success`` to 0 (``router_policy_reloads_total{result="failure"}``
-counts it).
+counts it). Reading and parsing the files, pricing and building the clusters run in a worker thread (a
+large or hostile file never stalls the requests being served), and *any* exception on the way counts as
+a rejected edit: the watcher itself never dies, so later good edits and SIGHUP still take effect.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from router.errors import PolicyError
-from router.policy.compile import load_policy, policy_files
-from router.pricing import price_book
+from router.policy.compile import Policy, load_policy, policy_files
+from router.pricing import PriceBook, price_book
 from router.runtime import classifier
 from router.runtime.clusters import EmulatedUpstreams, build_upstreams
 from router.runtime.state import RouterState, Serving
-from router.tenancy.keys import load_keys
+from router.tenancy.keys import KeyStore, load_keys
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +40,38 @@ def snapshot(path: Path, keys_file: str | None = None) -> tuple[tuple[str, int, 
     return tuple(out)
 
 
+def _read(state: RouterState) -> tuple[Policy, PriceBook, KeyStore]:
+    """Policy, prices and keys from the files (blocking: run in a worker thread)."""
+    s = state.settings
+    policy = load_policy(s.policies, state.env)
+    return policy, price_book(policy), load_keys(s.keys_file, s.api_keys)  # pricing may import litellm
+
+
+def _rejected(state: RouterState, error: str) -> None:
+    state.metrics.policy_reloads.labels("failure").inc()
+    state.metrics.policy_ok.set(0)
+    state.last_reload_error = error
+
+
 async def reload_policy(state: RouterState) -> bool:
     """Load the policy files again; swap them in only if all are valid. Returns whether it swapped."""
     metrics = state.metrics
-    s = state.settings
     try:
-        policy = load_policy(s.policies, state.env)
-        prices = await asyncio.to_thread(price_book, policy)  # may import litellm the first time
-        keys = load_keys(s.keys_file, s.api_keys)
+        policy, prices, keys = await asyncio.to_thread(_read, state)
+        assert state.session is not None
+        emulated = await state.fleet.ensure(policy, state.env) if state.settings.emulate_missing else None
+        upstreams = await asyncio.to_thread(
+            build_upstreams, policy, state.session, emulated or EmulatedUpstreams(), state.serving.upstreams, state.env
+        )
     except PolicyError as exc:
         for issue in exc.issues:
             log.error("policy reload rejected, old policy keeps serving: %s", issue)
-        metrics.policy_reloads.labels("failure").inc()
-        metrics.policy_ok.set(0)
-        state.last_reload_error = str(exc)
+        _rejected(state, str(exc))
         return False
-    assert state.session is not None
-    emulated = await state.fleet.ensure(policy, state.env) if state.settings.emulate_missing else None
-    upstreams = await asyncio.to_thread(
-        build_upstreams, policy, state.session, emulated or EmulatedUpstreams(), state.serving.upstreams, state.env
-    )
+    except Exception as exc:  # whatever a bad edit raises (RecursionError, ...), the old policy keeps serving
+        log.exception("policy reload failed, old policy keeps serving")
+        _rejected(state, f"{type(exc).__name__}: {exc}")
+        return False
     state.serving = Serving(policy, upstreams, prices, keys)
     metrics.policy_reloads.labels("success").inc()
     metrics.policy_ok.set(1)
@@ -91,7 +105,7 @@ async def watch(state: RouterState) -> AsyncIterator[None]:
             now = snapshot(state.settings.policies, state.settings.keys_file)
             if forced or now != seen:
                 seen = now
-                await reload_policy(state)
+                await reload_policy(state)  # never raises: a failure is a rejected reload
 
     task = asyncio.create_task(run(), name="policy-watcher")
     try:

@@ -13,6 +13,7 @@ import aiohttp
 from router.policy.compile import Policy
 from router.runtime.clusters import Upstreams
 from router.runtime.devstack import EmulatorFleet
+from router.runtime.tokens import TokenCounter
 from router.settings import Settings
 from router.state.base import StateStore
 from router.state.memory import MemoryStore
@@ -52,3 +53,4 @@ class RouterState:
     classifier_error: str | None = None
     classifier_model: ClassifierModel | None = None  # injected (tests share one loaded model)
     store: StateStore = field(default_factory=MemoryStore)
+    tokens: TokenCounter = field(default_factory=TokenCounter)

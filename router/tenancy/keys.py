@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from router.errors import PolicyError, PolicyIssue
 from router.policy.yamlsrc import dotted, parse_yaml
@@ -31,6 +31,7 @@ from router.policy.yamlsrc import dotted, parse_yaml
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 KEY_PREFIX = "sk-router-"
+MAX_FILE_BYTES = 16 * 1024 * 1024  # about 70,000 keys
 
 
 class _KeyEntry(BaseModel):
@@ -39,7 +40,7 @@ class _KeyEntry(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the key, lower-case hex.")
     tenant: str = Field(pattern=NAME)
     name: str = Field("", description="A label for humans, logs and metrics.")
-    admin: bool = False
+    admin: StrictBool = False  # `admin: "yes"` is an error, not an admin
     expires: dt.date | None = None
 
 
@@ -132,8 +133,10 @@ def load_keys(keys_file: str | None, env_value: str | None) -> KeyStore:
     if keys_file:
         try:
             with open(keys_file, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as exc:
+                text = f.read(MAX_FILE_BYTES + 1)
+            if len(text) > MAX_FILE_BYTES:
+                raise PolicyError([PolicyIssue(keys_file, None, "", f"the keys file is over {MAX_FILE_BYTES} bytes")])
+        except (OSError, UnicodeDecodeError) as exc:
             raise PolicyError([PolicyIssue(keys_file, None, "", f"cannot read the keys file: {exc}")]) from None
         keys.update(parse_keys_file(text, keys_file))
     if env_value:

@@ -6,6 +6,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from router.http.keys import STATE
+from router.runtime import reload
 from tests.conftest import BASIC_POLICY, chat_body, url
 
 
@@ -49,3 +53,65 @@ async def test_bad_edit_under_traffic_keeps_the_old_policy(emulator: Any, proxy:
     assert resp.headers["x-router-cluster"] == "backup"
     metrics = await (await client.get("/metrics")).text()
     assert "router_policy_last_reload_success 1.0" in metrics
+
+
+async def _wait_for(client: Any, cluster: str) -> Any:
+    resp = None
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        resp = await client.post("/v1/chat/completions", json=chat_body())
+        if resp.headers["x-router-cluster"] == cluster:
+            break
+    return resp
+
+
+async def test_any_failure_of_a_reload_keeps_the_watcher_alive(emulator: Any, proxy: Any, tmp_path: Path) -> None:
+    # Issue #12: `x: &a [*a]` raised RecursionError, which killed the watcher silently; a billion laughs
+    # cost seconds and megabytes; a multi-megabyte file stalled the event loop.
+    pool = await emulator(model="small-model", lora=["extract-lora"])
+    backup = await emulator(model="backup-model")
+    good = BASIC_POLICY.format(pool=url(pool), backup=url(backup), frontier=url(backup), pool_limit=64)
+    client = await proxy(good)
+    policy_file = tmp_path / "policy.yaml"
+    bad_edits = [
+        good + "\nx: &a [*a]\n",
+        good + "\nbomb: &b [" + ",".join(["lol"] * 9) + "]\nbomb2: [" + ",".join(["*b"] * 9) + "]\n",
+        good + "\n# " + "x" * (3 * 1024 * 1024) + "\n",
+    ]
+    for text in bad_edits:
+        policy_file.write_text(text)
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            metrics = await (await client.get("/metrics")).text()
+            if "router_policy_last_reload_success 0.0" in metrics:
+                break
+        assert "router_policy_last_reload_success 0.0" in metrics, text[-80:]
+        resp = await client.post("/v1/chat/completions", json=chat_body())
+        assert resp.headers["x-router-cluster"] == "pool"  # the old policy still serves
+        policy_file.write_text(good)  # back to good, so the next bad edit is a change
+        await asyncio.sleep(0.3)
+    # A good edit after all that still takes effect.
+    policy_file.write_text(good.replace("    cluster: pool\n", "    cluster: backup\n"))
+    resp = await _wait_for(client, "backup")
+    assert resp.headers["x-router-cluster"] == "backup"
+
+
+async def test_an_unexpected_exception_in_a_reload_is_a_rejected_edit(
+    emulator: Any, proxy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = await emulator(model="small-model", lora=["extract-lora"])
+    good = BASIC_POLICY.format(pool=url(pool), backup=url(pool), frontier=url(pool), pool_limit=64)
+    client = await proxy(good)
+    state = client.app[STATE]
+
+    def boom(policy: object) -> object:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(reload, "price_book", boom)
+    assert await reload.reload_policy(state) is False
+    assert state.last_reload_error == "RecursionError: maximum recursion depth exceeded"
+    metrics = await (await client.get("/metrics")).text()
+    assert "router_policy_last_reload_success 0.0" in metrics
+    monkeypatch.undo()
+    assert await reload.reload_policy(state) is True
+    assert state.last_reload_error is None

@@ -114,3 +114,30 @@ def test_bundled_policy_is_valid() -> None:
     policy = load_policy(Path(__file__).parents[3] / "policies", env={})
     assert {"auto", "small", "strong"} <= set(policy.models)
     assert policy.warnings  # its pool is emulated until VLLM_SMALL_URLS is set
+
+
+def test_a_policy_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("version: 1\n# " + "x" * (3 * 1024 * 1024) + "\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy(big)
+    assert "the limit is 2097152" in str(info.value)
+
+
+def test_errors_never_echo_expanded_environment_values() -> None:
+    text = "version: 1\nclusters:\n  p: {kind: vllm, endpoints: ['${POOL}'], model: m}\nmodels:\n  m: {cluster: p}\n"
+    with pytest.raises(PolicyError) as info:
+        compile_texts([("p.yaml", text)], env={"POOL": "ftp://user:s3cret@pool"})
+    assert "s3cret" not in str(info.value)
+    assert "${POOL}" in str(info.value)
+
+
+def test_anthropic_clusters_must_state_their_output_cap() -> None:
+    text = (
+        "version: 1\nclusters:\n  c: {kind: frontier, model: anthropic/claude-sonnet-4-5}\nmodels:\n  m: {cluster: c}\n"
+    )
+    with pytest.raises(PolicyError) as info:
+        compile_texts([("p.yaml", text)], env={})
+    assert "p.yaml:3: clusters.c.default_max_tokens" in str(info.value)
+    ok = text.replace("claude-sonnet-4-5}", "claude-sonnet-4-5, default_max_tokens: 2048}")
+    assert compile_texts([("p.yaml", ok)], env={}).output_cap("c") == 2048

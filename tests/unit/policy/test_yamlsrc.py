@@ -26,3 +26,31 @@ def test_duplicate_keys_and_syntax_errors_and_empty_files() -> None:
 
 def test_dotted() -> None:
     assert dotted(("routes", 3, "match", "models", 0)) == "routes[3].match.models[0]"
+
+
+def test_aliases_are_refused_with_their_line() -> None:
+    for text, line in (("x: &a [*a]\n", 1), ("a: &x 1\nb: *x\n", 2)):
+        doc = parse_yaml(text, "p.yaml", {})
+        assert [str(i) for i in doc.issues] == [
+            f"p.yaml:{line}: YAML syntax: aliases (*name) are not allowed in policy files: write the value out"
+        ]
+
+
+def test_a_billion_laughs_costs_nothing() -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 7):
+        prev, cur = chr(96 + i), chr(97 + i)
+        lines.append(f"{cur}: &{cur} [" + ",".join(f"*{prev}" for _ in range(9)) + "]")
+    doc = parse_yaml("\n".join(lines), "p.yaml", {})
+    assert doc.data is None
+    assert "aliases" in str(doc.issues[0])
+
+
+def test_deep_nesting_is_refused() -> None:
+    doc = parse_yaml("x: " + "[" * 100 + "]" * 100, "p.yaml", {})
+    assert "nested deeper than 64 levels" in str(doc.issues[0])
+
+
+def test_expanded_values_are_never_echoed() -> None:
+    doc = parse_yaml("url: ${POOL}\n", "p.yaml", {"POOL": "http://user:s3cret@pool:8000"})
+    assert doc.redact("endpoint 'http://user:s3cret@pool:8000' is bad") == "endpoint '${POOL}' is bad"

@@ -61,3 +61,17 @@ def test_new_keys_are_long_and_random() -> None:
     assert a != b
     assert a.startswith("sk-router-")
     assert len(a) > 40
+
+
+def test_keys_file_booleans_are_booleans() -> None:
+    text = f"keys:\n  - sha256: {'a' * 64}\n    tenant: t\n    admin: 'yes'\n"
+    with pytest.raises(PolicyError) as info:
+        parse_keys_file(text, "keys.yaml")
+    assert "keys.yaml:4: keys[0].admin" in str(info.value)
+
+
+def test_keys_file_aliases_are_refused() -> None:
+    text = f"keys:\n  - &k {{sha256: {'a' * 64}, tenant: t}}\n  - *k\n"
+    with pytest.raises(PolicyError) as info:
+        parse_keys_file(text, "keys.yaml")
+    assert "aliases" in str(info.value)
