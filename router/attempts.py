@@ -88,7 +88,7 @@ class Attempts:
         retry: bool,
     ) -> Completion | OpenStream:
         model = target.adapter or cluster.upstream_model
-        record = AttemptRecord(cluster.name, endpoint.url, model, retry=retry)
+        record = AttemptRecord(cluster.name, endpoint.label, model, retry=retry)
         outcome.attempts.append(record)
         if retry:
             self.state.metrics.retries.labels(cluster.name, outcome.attempts[-2].error_type or "unknown").inc()
@@ -104,7 +104,7 @@ class Attempts:
                     n.SERVER_ADDRESS: endpoint.host,
                     n.SERVER_PORT: endpoint.port,
                     n.ROUTER_CLUSTER: cluster.name,
-                    n.ROUTER_ENDPOINT: endpoint.url,
+                    n.ROUTER_ENDPOINT: endpoint.label,
                     n.ROUTER_ATTEMPT: len(outcome.attempts),
                     n.ROUTER_RETRY: retry,
                     n.GEN_AI_REQUEST_STREAM: chat.stream,
@@ -132,7 +132,7 @@ class Attempts:
                     self._ejected(cluster, endpoint, ejection)
                     span.add_event(n.EVENT_EJECTED, {"seconds": ejection.seconds, "count": ejection.count})
             span.set_attribute(n.ROUTER_NEXT_REASON, exc.kind)
-            self._end(span, cluster, model, started, exc.kind, None, None, exc.message)
+            self._end(span, cluster, model, started, exc.kind, None, None, endpoint.shown(exc.message))
             raise
         except UpstreamRejected as exc:
             # The request is at fault, not the endpoint: nothing is held against it, and nothing is
@@ -171,11 +171,11 @@ class Attempts:
         return OpenStream(result, cluster, endpoint, span, started, elapsed, record, call)
 
     def _ejected(self, cluster: ClusterRuntime, endpoint: Endpoint, ejection: Ejection) -> None:
-        self.state.metrics.ejections.labels(cluster.name, endpoint.url, ejection.reason).inc()
+        self.state.metrics.ejections.labels(cluster.name, endpoint.label, ejection.reason).inc()
         what = "ejected" if cluster.is_vllm else "cooling down"
         log.warning(
             "cluster %s: endpoint %s %s for %.1f s after %s (ejection %d in a row); last error: %s",
-            cluster.name, endpoint.url, what, ejection.seconds, ejection.reason, ejection.count, endpoint.last_error,
+            cluster.name, endpoint.label, what, ejection.seconds, ejection.reason, ejection.count, endpoint.last_error,
         )  # fmt: skip
 
     def _end(

@@ -43,9 +43,9 @@ def _print_issues(exc: PolicyError) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvloop
-    from aiohttp import web
 
     from router.http.app import create_app
+    from router.http.serve import serve
     from router.settings import Settings
 
     try:
@@ -55,24 +55,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             emulate_missing=True if args.emulate_missing else None,
+            admin_port=args.admin_port,
         )
         _setup_logging(settings.log_level)
         app = create_app(settings)
     except PolicyError as exc:
         _print_issues(exc)
         return 2
-    loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.drain_timeout_s,
-        handler_cancellation=True,
-        access_log=None,
-        print=lambda msg: log.info("%s", str(msg).strip("= \n")),
-        loop=loop,
-    )
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(app, settings))
     return 0
 
 
@@ -272,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--policies", type=Path, help="policy file or directory (default: ROUTER_POLICIES or policies)")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8080)")
+    serve.add_argument(
+        "--admin-port",
+        type=int,
+        help="a second listener for /metrics, /readyz details and the admin API (default: ROUTER_ADMIN_PORT, off)",
+    )
     serve.add_argument(
         "--emulate-missing",
         action="store_true",

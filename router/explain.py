@@ -74,3 +74,25 @@ def document(policy: Policy, c: Classified, trace: Trace) -> dict[str, Any]:
             "fallbacks": [{"cluster": t.cluster, "adapter": t.adapter} for t in d.targets[1:]],
         },
     }
+
+
+def tenant_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """What any caller may see of its own request's decision (``auth.explain: tenants``): how it was
+    classified, which rule took it and where it goes. Not the policy itself: no file paths or lines, no
+    rule conditions (header values, regexes, thresholds, other tenants' names), no descriptions (which may
+    hold expanded variables), no internal errors."""
+    c = doc["classifier"]
+    classifier = {
+        k: c[k] for k in ("status", "task", "task_confidence", "task_source", "complexity", "top", "low_confidence")
+        if k in c
+    }  # fmt: skip
+    d = doc["decision"]
+    return {
+        "object": "route.explanation",
+        "view": "tenant",
+        "model": doc["model"],
+        "pinned": doc["pinned"],
+        "features": doc["features"],
+        "classifier": classifier,
+        "decision": {k: d[k] for k in ("route", "cluster", "adapter", "fallbacks")},
+    }

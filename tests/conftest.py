@@ -102,7 +102,9 @@ async def proxy(
     tmp_path: Path,
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> ProxyFactory:
-    async def make(policy: str, model: ClassifierModel | None = None, **settings: Any) -> TestClient[Any, Any]:
+    async def make(
+        policy: str, model: ClassifierModel | None = None, env: dict[str, str] | None = None, **settings: Any
+    ) -> TestClient[Any, Any]:
         """A proxy over ``policy``; classification only with a (shared, loaded) ``model``. Policies that say
         nothing of `auth` serve anonymous requests (tests of keys and tenants set their own)."""
         path = tmp_path / "policy.yaml"
@@ -113,7 +115,7 @@ async def proxy(
         values.setdefault("classifier", model is not None)
         app = create_app(
             Settings(**values),
-            env={"TEST_FRONTIER_KEY": "sk-test"},
+            env={"TEST_FRONTIER_KEY": "sk-test", **(env or {})},
             tracer_provider=spans[0],
             classifier_model=model,
         )

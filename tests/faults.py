@@ -3,6 +3,7 @@
 What it does is chosen by the last user message's first word:
 
     reject   400 with an OpenAI error (the request is "bad")
+    denied   401 with a provider's words about the operator's key
     slow     answers after ``SLOW_S`` seconds
     anything else: a normal answer, streamed when asked
 
@@ -19,6 +20,7 @@ import orjson
 from aiohttp import web
 
 SLOW_S = 2.0
+DENIED = "Incorrect API key provided: sk-OPERA****6789. You can find your API key at https://example.invalid."
 REQUESTS = web.AppKey("requests", list)
 
 
@@ -50,6 +52,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if word == "reject":
         error = {"message": "bad input", "type": "invalid_request_error", "param": None, "code": None}
         return web.json_response({"error": error}, status=400)
+    if word == "denied":
+        error = {"message": DENIED, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}
+        return web.json_response({"error": error}, status=401)
     if word == "slow":
         await asyncio.sleep(SLOW_S)
     usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}

@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
@@ -22,6 +21,7 @@ from router.http.middleware import api_middleware
 from router.pipeline import Pipeline
 from router.policy.compile import load_policy
 from router.pricing import price_book
+from router.redaction import redact_url
 from router.runtime import classifier, health, reload
 from router.runtime.clusters import EmulatedUpstreams, Upstreams, build_upstreams
 from router.runtime.state import RouterState, Serving
@@ -71,18 +71,25 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     app[STATE] = state
     app[PIPELINE] = Pipeline(state)
+    app.on_response_prepare.append(no_banner)
     app.cleanup_ctx.extend(
         [_tracing_ctx, _state_ctx, _classifier_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx, _settled_ctx]
     )
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/route/explain", handlers.route_explain)
     app.router.add_get("/v1/models", handlers.list_models)
-    app.router.add_get("/v1/admin/clusters", handlers.admin_clusters)
-    app.router.add_get("/v1/admin/usage", handlers.admin_usage)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
-    app.router.add_get("/metrics", handlers.metrics)
+    if settings.admin_port is None:  # otherwise only the admin listener serves these
+        app.router.add_get("/v1/admin/clusters", handlers.admin_clusters)
+        app.router.add_get("/v1/admin/usage", handlers.admin_usage)
+        app.router.add_get("/metrics", handlers.metrics)
     return app
+
+
+async def no_banner(request: web.Request, response: web.StreamResponse) -> None:
+    """No ``Server: Python/3.11 aiohttp/x.y`` on answers: versions help only whoever looks for a known hole."""
+    response.headers["Server"] = "hybrid-llm-router"
 
 
 async def _tracing_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -107,7 +114,10 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.start()
         state.store = store
         log.info(
-            "state store: Redis at %s (prefix %r)%s", _safe(s.redis_url), s.state_prefix, "" if store.up else ", DOWN"
+            "state store: Redis at %s (prefix %r)%s",
+            redact_url(s.redis_url),
+            s.state_prefix,
+            "" if store.up else ", DOWN",
         )
     else:
         state.store = MemoryStore()
@@ -120,15 +130,6 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         await accounting.flush()
         await state.store.close()
-
-
-def _safe(url: str) -> str:
-    """A Redis URL without its password, for the log."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 async def _classifier_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -11,10 +11,10 @@ from aiohttp import web
 from router import usage
 from router.attempts import OpenStream
 from router.chat import ChatRequest, parse_chat_request
-from router.errors import PayloadTooLarge, RequestTimeout
-from router.explain import document
+from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
+from router.explain import document, tenant_view
 from router.http.keys import OUTCOME, PIPELINE, PRINCIPAL, STATE
-from router.http.middleware import router_headers
+from router.http.middleware import is_operator, require_operator, router_headers
 from router.policy.engine import explain
 from router.policy.schema import VllmCluster
 from router.runtime.status import status
@@ -73,12 +73,17 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 async def route_explain(request: web.Request) -> web.Response:
-    """The whole decision for a chat request, without calling any upstream."""
-    chat = await read_chat(request)
+    """The whole decision for a chat request, without calling any upstream: the full trace for operators,
+    a tenant's view for others when the policy allows it (``auth.explain: tenants``), else 403."""
     policy = request.app[STATE].serving.policy
+    operator = is_operator(request)
+    if not operator and policy.auth.explain != "tenants":
+        raise Forbidden("Route explanations need an admin key (the policy's `auth.explain` is `admin`).")
+    chat = await read_chat(request)
     tenant = request[PRINCIPAL].tenant
     classified = await request.app[PIPELINE].classify(chat, request.headers, policy, tenant, force=True)
-    return _json(document(policy, classified, explain(policy, classified.features)))
+    doc = document(policy, classified, explain(policy, classified.features))
+    return _json(doc if operator else tenant_view(doc))
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -92,7 +97,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when a policy is loaded and at least one upstream is reachable."""
+    """Ready when a policy is loaded and at least one upstream is reachable. The status code is for every
+    probe; the details (files, clusters, the last rejected reload) only for operators."""
     state = request.app[STATE]
     serving = state.serving
     clusters = {}
@@ -125,7 +131,8 @@ async def readyz(request: web.Request) -> web.Response:
         "state_store": {"kind": state.store.name, "up": state.store.up},
         "clusters": clusters,
     }
-    return _json(body, 200 if reachable else 503)
+    code = 200 if reachable else 503
+    return _json(body if is_operator(request) else {"status": body["status"]}, code)
 
 
 async def admin_clusters(request: web.Request) -> web.Response:
@@ -146,4 +153,6 @@ async def admin_usage(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text (spend per tenant, endpoints, ...): operators only."""
+    require_operator(request)
     return web.Response(body=request.app[STATE].metrics.render(), headers={"Content-Type": CONTENT_TYPE})

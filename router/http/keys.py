@@ -11,3 +11,5 @@ STATE = web.AppKey("router_state", RouterState)
 PIPELINE = web.AppKey("router_pipeline", Pipeline)
 OUTCOME = web.RequestKey("router_outcome", RequestOutcome)
 PRINCIPAL = web.RequestKey("router_principal", Principal)
+# True on the admin listener's app (ROUTER_ADMIN_PORT): its callers are operators.
+ADMIN_LISTENER = web.AppKey("router_admin_listener", bool)

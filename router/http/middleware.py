@@ -20,7 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from router.costs import header as cost_header
 from router.errors import Forbidden, RouterError, Unauthorized
-from router.http.keys import OUTCOME, PRINCIPAL, STATE
+from router.http.keys import ADMIN_LISTENER, OUTCOME, PRINCIPAL, STATE
 from router.runtime.state import RouterState
 from router.telemetry import names as n
 from router.tenancy.auth import Principal, authenticate, require_admin
@@ -88,7 +88,10 @@ def _from_http_exception(exc: web.HTTPException) -> tuple[int, dict[str, object]
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/v1/"):
-        return await handler(request)
+        try:
+            return await handler(request)
+        except RouterError as exc:  # /metrics without an admin key
+            return error_response(exc.status, exc.body(), exc.headers())
     state = request.app[STATE]
     outcome = RequestOutcome(request_id=request_id(request), started=time.perf_counter())
     request[OUTCOME] = outcome
@@ -135,6 +138,34 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         outcome.status = resp.status
         _finish(request, outcome, span, chat)
         return resp
+
+
+def is_operator(request: web.Request) -> bool:
+    """Whether the caller may see operators' details: on the admin listener, with an admin key, or under a
+    policy that lets anyone (``auth.admin_without_key``, for local use)."""
+    if request.app.get(ADMIN_LISTENER, False):
+        return True
+    state = request.app[STATE]
+    if state.serving.policy.auth.admin_without_key:
+        return True
+    principal = request.get(PRINCIPAL)
+    if principal is None:  # outside /v1/ nothing authenticated the caller yet: a key is optional here
+        if "authorization" not in request.headers:
+            return False  # a probe without a key: not an authentication failure
+        try:
+            principal = _authenticate(request, state)
+        except Unauthorized:
+            return False
+    return principal.admin
+
+
+def require_operator(request: web.Request) -> None:
+    """For operators' endpoints outside /v1/ (``/metrics``): 401 without a valid key, 403 without an admin one."""
+    if is_operator(request):
+        return
+    state = request.app[STATE]
+    principal = _authenticate(request, state)  # raises 401 for a missing or wrong key
+    require_admin(principal, state.serving.policy.auth)
 
 
 def _authenticate(request: web.Request, state: RouterState) -> Principal:

@@ -222,7 +222,7 @@ class ClusterRuntime:
         """Count a failed attempt against its endpoint; eject (or cool down) it when the rule says so."""
         now = self.clock()
         endpoint.failures += 1
-        endpoint.last_error = exc.message[:200]
+        endpoint.last_error = endpoint.shown(exc.message)[:200]
         if exc.retry_after_s:  # the upstream said when to come back (a 429 or 503 with Retry-After)
             held = endpoint.outlier.hold(now, exc.retry_after_s, self.rule, f"{exc.kind} with Retry-After")
             if held is not None:
@@ -282,7 +282,7 @@ class Upstreams:
                 for measure, est in (("ttft", c.ttft), ("latency", c.latency), ("queue", c.queue))
                 for stat, value in (("ewma", est.ewma), ("p95", est.p95(now)))
             }
-            endpoints = [EndpointGauges(e.url, e.healthy, e.outlier.ejected(now), e.in_flight) for e in c.endpoints]
+            endpoints = [EndpointGauges(e.label, e.healthy, e.outlier.ejected(now), e.in_flight) for e in c.endpoints]
             out.append(ClusterGauges(c.name, c.in_flight, c.pending, estimates, endpoints))
         return out
 

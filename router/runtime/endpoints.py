@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from router.redaction import redact_url
 from router.upstream.balance import Load
 from router.upstream.outlier import OutlierState
 
@@ -37,6 +38,16 @@ class Endpoint:
     attempts: int = 0
     failures: int = 0
     last_error: str = ""
+    # What logs, metrics, spans, the admin view and errors show: the URL without userinfo or query.
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            self.label = redact_url(self.url)
+
+    def shown(self, message: str) -> str:
+        """``message`` with this endpoint's full URL (userinfo, query) replaced by its label."""
+        return message.replace(self.url, self.label) if self.url != self.label else message
 
     @classmethod
     def parse(cls, url: str, adapters: frozenset[str] = frozenset(), emulated: bool = False) -> Endpoint:

@@ -53,13 +53,13 @@ def apply_probe(cluster: str, endpoint: Endpoint, ok: bool, hc: HealthCheck) -> 
         endpoint.check_successes += 1
         if not endpoint.healthy and endpoint.check_successes >= hc.healthy_threshold:
             endpoint.healthy = True
-            log.warning("endpoint %s of cluster %s is up again (health check)", endpoint.url, cluster)
+            log.warning("endpoint %s of cluster %s is up again (health check)", endpoint.label, cluster)
     else:
         endpoint.check_successes = 0
         endpoint.check_failures += 1
         if endpoint.healthy and endpoint.check_failures >= hc.unhealthy_threshold:
             endpoint.healthy = False
-            log.warning("endpoint %s of cluster %s is DOWN (health check)", endpoint.url, cluster)
+            log.warning("endpoint %s of cluster %s is DOWN (health check)", endpoint.label, cluster)
 
 
 async def scrape(session: aiohttp.ClientSession, endpoint: Endpoint, hc: HealthCheck, now: Callable[[], float]) -> None:

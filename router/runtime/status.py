@@ -28,7 +28,7 @@ def _endpoint(e: Endpoint, now: float) -> dict[str, Any]:
     else:
         state = "up"
     return {
-        "url": e.url,
+        "url": e.label,
         "state": state,
         "healthy": e.healthy,
         "ejected": o.ejected(now),

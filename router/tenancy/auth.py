@@ -19,25 +19,40 @@ class Principal:
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header; None when there is no such header.
+
+    Any other ``Authorization`` value (another scheme, an empty token, bytes that are not text) is a
+    wrong key, not a missing one."""
     value = headers.get("authorization")
     if value is None:
         return None
     scheme, _, token = value.strip().partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized(
+            "Malformed Authorization header: send `Authorization: Bearer <key>`.", code="invalid_api_key"
+        )
+    return token
 
 
 def authenticate(headers: Mapping[str, str], keys: KeyStore, auth: Auth, today: dt.date) -> Principal:
+    """The caller: the tenant of its key; anonymous (when the policy allows it) only if it sent no key at
+    all. A key that is not valid is a 401 even under anonymous access: anonymous means "no key", not "any
+    key", so a typo in a key never silently bills the wrong tenant."""
     token = bearer(headers)
-    key = keys.lookup(token) if token else None
-    if key is not None:
-        if key.expired(today):
-            raise Unauthorized(f"The API key {key.name!r} expired on {key.expires}.", code="expired_api_key")
-        return Principal(key.tenant, key.name, key.admin)
-    if auth.anonymous:
-        return Principal(auth.anonymous_tenant, None)
     if token is None:
+        if auth.anonymous:
+            return Principal(auth.anonymous_tenant, None)
         raise Unauthorized("Missing API key: send it as `Authorization: Bearer <key>`.", code="missing_api_key")
-    raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
+    try:
+        key = keys.lookup(token)
+    except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as surrogates
+        key = None
+    if key is None:
+        raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
+    if key.expired(today):
+        raise Unauthorized(f"The API key {key.name!r} expired on {key.expires}.", code="expired_api_key")
+    return Principal(key.tenant, key.name, key.admin)
 
 
 def require_admin(principal: Principal, auth: Auth) -> None:

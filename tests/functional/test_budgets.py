@@ -79,7 +79,7 @@ async def test_keys_select_tenants_and_bad_keys_get_401(
     assert log[-1]["key"] == f"a-{hash_key(KEY_A)[:8]}"
     assert (await client.get("/v1/admin/clusters", headers=auth(KEY_A))).status == 403
     assert (await client.get("/v1/admin/clusters", headers=auth(ADMIN))).status == 200
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await client.get("/metrics", headers=auth(ADMIN))).text()
     assert 'router_auth_failures_total{code="missing_api_key"} 1.0' in metrics
 
 
@@ -105,7 +105,7 @@ async def test_every_answer_carries_its_cost_and_the_ledger_adds_up(
     assert abs(Decimal(str(report["total"]["baseline_cost_usd"])) - baseline) < Decimal("1e-8")
     assert {r["tenant"]: r["requests"] for r in report["rows"]} == {"a": 3, "b": 1}
     assert report["total"]["savings_usd"] > 0
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await client.get("/metrics", headers=auth(ADMIN))).text()
     assert 'router_cost_usd_total{cluster="api",route="model:dear",tenant="a"}' in metrics
     assert 'router_savings_usd_total{route="model:cheap",tenant="a"}' in metrics
     bad = await client.get("/v1/admin/usage?window=week", headers=auth(ADMIN))
@@ -152,7 +152,7 @@ async def test_a_downgrade_budget_sends_requests_to_the_pool(emulator: EmulatorF
     assert clusters[0] == "api"
     assert clusters[-1] == "pool"
     assert pool.app[EMU].requests_total == clusters.count("pool")
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await client.get("/metrics", headers=auth(ADMIN))).text()
     assert 'router_budget_exhausted_total{action="downgrade",budget="frontier-cap"}' in metrics
 
 
@@ -240,9 +240,9 @@ async def test_budgets_in_redis_and_a_fail_closed_budget_without_it(
     assert (await resp.json())["error"]["code"] == "state_unavailable"
     health = await down.get("/healthz")
     assert health.status == 200  # health and metrics keep answering
-    ready = await (await down.get("/readyz")).json()
+    ready = await (await down.get("/readyz", headers=auth(ADMIN))).json()
     assert ready["state_store"] == {"kind": "redis", "up": False}
-    assert "router_state_store_up 0.0" in await (await down.get("/metrics")).text()
+    assert "router_state_store_up 0.0" in await (await down.get("/metrics", headers=auth(ADMIN))).text()
 
 
 async def test_a_keys_file_with_a_mistake_is_refused_with_file_and_line(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from router.emulator.app import STATE as EMULATOR_STATE
@@ -169,3 +172,121 @@ async def test_translation_failures_are_the_clients_and_move_no_cooldown() -> No
         down = classify_failure(exc)
     assert isinstance(down, AttemptFailed)
     assert "127.0.0.1" not in down.public
+
+
+# -- least exposure ------------------------------------------------------------------------------------
+
+EXPOSURE_POLICY = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    endpoints: ["http://admin:${{POOL_PASSWORD}}@127.0.0.1:9/v1?token=${{POOL_PASSWORD}}"]
+    model: m
+    health_check: {{metrics_interval_s: 0}}
+  api:
+    kind: frontier
+    model: openai/m
+    api_base: {url}
+    api_key_env: TEST_FRONTIER_KEY
+    price: {{input_usd_per_mtok: 1.0, output_usd_per_mtok: 1.0}}
+auth: {{anonymous: true{explain}}}
+models:
+  pool: {{cluster: pool}}
+  api: {{cluster: api}}
+  auto: {{default_route: general}}
+routes:
+  - name: internal
+    description: internal callers ${{POOL_PASSWORD}}
+    match: {{models: [auto], headers: {{x-internal-token: "tok-${{POOL_PASSWORD}}"}}, tenants: [team-secret]}}
+    cluster: api
+  - name: general
+    target_only: true
+    cluster: pool
+"""
+SECRET = "hunter2-pool-password"
+
+
+async def exposure(aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch, explain: str = "") -> Any:
+    fault = await aiohttp_server(fault_app())
+    text = EXPOSURE_POLICY.format(url=url(fault), explain=f", explain: {explain}" if explain else "")
+    return await proxy(text, env={"POOL_PASSWORD": SECRET})
+
+
+async def test_urls_with_credentials_never_leave_the_proxy(
+    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    client = await exposure(aiohttp_server, proxy, monkeypatch)
+    resp = await client.post("/v1/chat/completions", json=chat_body("pool"))
+    assert resp.status in (502, 503)
+    body = await resp.text()
+    assert SECRET not in body
+    assert "127.0.0.1" not in body  # clients hear the cluster, not where it lives
+    assert "pool" in body
+    # Operators see the endpoint, without its userinfo or query.
+    state = client.app[STATE]
+    policy = state.serving.policy
+    open_admin = policy.auth.model_copy(update={"admin_without_key": True})
+    state.serving = replace(state.serving, policy=replace(policy, auth=open_admin))
+    for path in ("/metrics", "/v1/admin/clusters", "/readyz"):
+        text = await (await client.get(path)).text()
+        assert SECRET not in text, path
+    clusters = await (await client.get("/v1/admin/clusters")).json()
+    assert clusters["clusters"][0]["endpoints"][0]["url"] == "http://127.0.0.1:9/v1"
+    assert "http://127.0.0.1:9/v1" in await (await client.get("/metrics")).text()
+    assert SECRET not in caplog.text
+
+
+async def test_provider_words_reach_the_client_only_about_its_input(
+    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await exposure(aiohttp_server, proxy, monkeypatch)
+    denied = await client.post("/v1/chat/completions", json=chat_body("api", "denied please"))
+    assert denied.status == 502
+    err = assert_openai_error(await denied.json())
+    assert "sk-OPERA" not in err["message"]
+    assert err["message"] == "Every upstream attempt failed: api: answered HTTP 401"
+    rejected = await client.post("/v1/chat/completions", json=chat_body("api", "reject please"))
+    assert rejected.status == 400
+    assert "bad input" in assert_openai_error(await rejected.json())["message"]
+
+
+async def test_explain_is_for_admins_by_default(
+    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await exposure(aiohttp_server, proxy, monkeypatch)
+    resp = await client.post("/v1/route/explain", json=chat_body("auto"))
+    assert resp.status == 403
+    assert assert_openai_error(await resp.json())["type"] == "permission_error"
+
+
+async def test_the_tenant_view_of_explain_shows_no_policy_internals(
+    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await exposure(aiohttp_server, proxy, monkeypatch, explain="tenants")
+    resp = await client.post("/v1/route/explain", json=chat_body("auto"), headers={"x-internal-token": "guess"})
+    assert resp.status == 200
+    text = await resp.text()
+    for secret in (SECRET, "tok-", "guess", "team-secret", "policy.yaml", "internal callers", "x-internal-token"):
+        assert secret not in text, secret
+    doc = orjson.loads(text)
+    assert doc["view"] == "tenant"
+    assert doc["decision"]["route"] == "general"
+    assert "rules" not in doc
+
+
+async def test_probes_get_a_status_and_operators_the_details(
+    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await exposure(aiohttp_server, proxy, monkeypatch)
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert await ready.json() == {"status": "ready"}
+    assert (await client.get("/healthz")).status == 200
+    metrics = await client.get("/metrics")
+    assert metrics.status == 403  # anonymous callers are not operators
+    assert assert_openai_error(await metrics.json())["type"] == "permission_error"
+    assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status == 401
+    assert ready.headers["Server"] == "hybrid-llm-router"
+    assert "aiohttp" not in (await client.post("/v1/chat/completions", json={})).headers.get("Server", "")

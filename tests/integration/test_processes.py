@@ -10,7 +10,10 @@ from typing import Any
 import openai
 import pytest
 
+from router.tenancy.keys import hash_key
 from tests.integration.conftest import Spawn, free_port, wait_http
+
+KEY = "sk-router-integration-0123456789"
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +71,11 @@ def stack(spawn: Spawn, tmp_path: Path) -> dict[str, object]:
         str(policy),
         "--port",
         str(port),
-        env={"INTEGRATION_KEY": "sk-int", "ROUTER_RELOAD_INTERVAL_S": "0"},
+        env={"INTEGRATION_KEY": "sk-int", "ROUTER_RELOAD_INTERVAL_S": "0", "ROUTER_API_KEYS": f"it:{hash_key(KEY)}"},
     )
     wait_http(f"http://127.0.0.1:{port}/readyz", proxy)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=10)
+    # The SDK always sends a key: a real one (with anonymous access a made-up key is a 401).
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=10)
     return {"client": client, "proxy": proxy, "policy": policy, "pool": pool}
 
 
@@ -193,9 +197,11 @@ def test_sigterm_drains_a_stream_in_flight(spawn: Spawn, tmp_path: Path) -> None
         "model: m}\nmodels:\n  m: {cluster: p}\nauth: {anonymous: true}\n"
     )
     wait_http(f"http://127.0.0.1:{pool_port}/health", pool)
-    proxy = spawn("serve", "--policies", str(policy), "--port", str(port))
+    proxy = spawn(
+        "serve", "--policies", str(policy), "--port", str(port), env={"ROUTER_API_KEYS": f"it:{hash_key(KEY)}"}
+    )
     wait_http(f"http://127.0.0.1:{port}/readyz", proxy)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=10)
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=10)
     stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
     chunks = [next(iter(stream))]
     proxy.popen.send_signal(signal.SIGTERM)

@@ -22,9 +22,11 @@ TODAY = dt.date(2026, 12, 1)
 def test_bearer() -> None:
     assert bearer({"authorization": "Bearer abc"}) == "abc"
     assert bearer({"authorization": "bearer  abc "}) == "abc"
-    assert bearer({"authorization": "Basic abc"}) is None
-    assert bearer({"authorization": "Bearer "}) is None
     assert bearer({}) is None
+    for bad in ("Basic abc", "Bearer ", "Bearer", ""):
+        with pytest.raises(Unauthorized) as err:
+            bearer({"authorization": bad})
+        assert err.value.code == "invalid_api_key"
 
 
 def test_keys_select_tenants_and_bad_keys_get_401() -> None:
@@ -44,8 +46,15 @@ def test_keys_select_tenants_and_bad_keys_get_401() -> None:
 def test_anonymous_use_when_the_policy_allows_it() -> None:
     auth = Auth(anonymous=True, anonymous_tenant="guests")
     assert authenticate({}, KEYS, auth, TODAY).tenant == "guests"
-    assert authenticate({"authorization": "Bearer unknown"}, KEYS, auth, TODAY).key_name is None
     assert authenticate({"authorization": "Bearer good"}, KEYS, auth, TODAY).tenant == "team-a"
+
+
+@pytest.mark.parametrize("value", ["Bearer unknown", "Bearer sk-\udcff\udcfe", "Basic dXNlcjpwdw==", "Bearer "])
+def test_anonymous_means_no_key_not_a_wrong_key(value: str) -> None:
+    # Issue #12: an unknown or malformed key became tenant `anonymous` (200); non-UTF-8 bytes were a 500.
+    with pytest.raises(Unauthorized) as err:
+        authenticate({"authorization": value}, KEYS, Auth(anonymous=True), TODAY)
+    assert err.value.code == "invalid_api_key"
 
 
 def test_admin() -> None:
