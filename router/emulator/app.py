@@ -249,7 +249,7 @@ def _registry(st: EmulatorState) -> None:
 
 
 def create_emulator(config: EmulatorConfig) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=64 * 1024 * 1024)  # vLLM takes large prompts; aiohttp stops at 1 MiB
     st = EmulatorState(
         config=config,
         rng=random.Random(config.seed),

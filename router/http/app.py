@@ -154,13 +154,16 @@ async def _upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
         emulated = (
             await state.fleet.ensure(policy, state.env) if state.settings.emulate_missing else EmulatedUpstreams()
         )
-        upstreams = await asyncio.to_thread(build_upstreams, policy, state.session, emulated, None, state.env)
+        upstreams = await asyncio.to_thread(
+            build_upstreams, policy, state.session, emulated, None, state.env, state.litellm_loop
+        )
         state.serving = replace(state.serving, upstreams=upstreams)
         state.metrics.watch_clusters(lambda: state.serving.upstreams.gauges())
         yield
     finally:
         await state.session.close()
         await state.fleet.stop()
+        await asyncio.to_thread(state.litellm_loop.stop)
 
 
 async def _health_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -105,6 +105,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         span_name, context=ctx, kind=SpanKind.SERVER, record_exception=False, set_status_on_exception=False
     ) as span:
         try:
+            unrouted = request.match_info.http_exception
+            if unrouted is not None:  # no such path here (404/405) before any key is looked at
+                raise unrouted
             principal = _authenticate(request, state)
             request[PRINCIPAL] = principal
             outcome.tenant, outcome.key_name = principal.tenant, principal.key_name

@@ -28,6 +28,7 @@ from router.http.middleware import api_middleware
 from router.settings import Settings
 
 log = logging.getLogger("router")
+LINGER_S = 2.0
 
 
 def create_admin_app(app: web.Application) -> web.Application:
@@ -51,6 +52,9 @@ def _runner(app: web.Application, settings: Settings) -> web.AppRunner:
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=settings.idle_timeout_s,
+        # After an answer sent before its request body was read (a 408, a 401 on an upload), unread body is
+        # drained for this long before the connection is closed (aiohttp: 10 s).
+        lingering_time=LINGER_S,
         shutdown_timeout=settings.drain_timeout_s,
     )
 

@@ -25,6 +25,7 @@ from router.policy.schema import EMULATED, FrontierCluster, VllmCluster
 from router.runtime.endpoints import Endpoint
 from router.telemetry.metrics import ClusterGauges, EndpointGauges
 from router.telemetry.names import PROVIDER_VLLM
+from router.transport.background import BackgroundLoop
 from router.transport.base import Transport
 from router.transport.frontier import FrontierTransport, import_litellm
 from router.transport.vllm import VllmTransport
@@ -297,10 +298,15 @@ def build_upstreams(
     emulated: EmulatedUpstreams,
     previous: Upstreams | None = None,
     env: Mapping[str, str] | None = None,
+    background: BackgroundLoop | None = None,
 ) -> Upstreams:
+    """The clusters of ``policy``. Frontier clusters run litellm on ``background`` (started here when the
+    policy has any), off the serving loop."""
     env = os.environ if env is None else env
     vllm_transport = VllmTransport(session)
     litellm = import_litellm() if needs_litellm(policy) else None
+    if litellm is not None and background is not None:
+        background.start()
     out: dict[str, ClusterRuntime] = {}
     for name, cfg in policy.clusters.items():
         old = previous.get(name) if previous else None
@@ -311,7 +317,7 @@ def build_upstreams(
         if isinstance(cfg, VllmCluster):
             out[name] = _vllm_runtime(name, cfg, vllm_transport, emulated, env, old)
         else:
-            out[name] = _frontier_runtime(name, cfg, litellm, emulated, env)
+            out[name] = _frontier_runtime(name, cfg, litellm, emulated, env, background)
         out[name].default_max_tokens = cap
         if out[name].unavailable_reason:
             log.warning("cluster %s is unavailable: %s", name, out[name].unavailable_reason)
@@ -355,17 +361,22 @@ def _vllm_runtime(
 
 
 def _frontier_runtime(
-    name: str, cfg: FrontierCluster, litellm: Any, emulated: EmulatedUpstreams, env: Mapping[str, str]
+    name: str,
+    cfg: FrontierCluster,
+    litellm: Any,
+    emulated: EmulatedUpstreams,
+    env: Mapping[str, str],
+    background: BackgroundLoop | None,
 ) -> ClusterRuntime:
     base = emulated.frontier.get(name)
     if base is not None:
         # The emulator speaks the OpenAI API whatever the real provider is.
         served = cfg.model.split("/", 1)[-1]
-        transport = FrontierTransport(litellm, f"openai/{served}", base)
+        transport = FrontierTransport(litellm, f"openai/{served}", base, background)
         transport.provider = provider_of_real(litellm, cfg.model)
         return ClusterRuntime(name, cfg, transport, [Endpoint.parse(base, emulated=True)], "emulated")
     key = frontier_key(cfg, env, litellm)
-    transport = FrontierTransport(litellm, cfg.model, cfg.api_base)
+    transport = FrontierTransport(litellm, cfg.model, cfg.api_base, background)
     endpoint = (
         Endpoint.parse(cfg.api_base) if cfg.api_base else Endpoint(url=cfg.model, host=transport.provider, port=443)
     )

@@ -61,7 +61,13 @@ async def reload_policy(state: RouterState) -> bool:
         assert state.session is not None
         emulated = await state.fleet.ensure(policy, state.env) if state.settings.emulate_missing else None
         upstreams = await asyncio.to_thread(
-            build_upstreams, policy, state.session, emulated or EmulatedUpstreams(), state.serving.upstreams, state.env
+            build_upstreams,
+            policy,
+            state.session,
+            emulated or EmulatedUpstreams(),
+            state.serving.upstreams,
+            state.env,
+            state.litellm_loop,
         )
     except PolicyError as exc:
         for issue in exc.issues:

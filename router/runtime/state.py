@@ -20,6 +20,7 @@ from router.state.memory import MemoryStore
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import Tracing
 from router.tenancy.keys import KeyStore
+from router.transport.background import BackgroundLoop
 
 if TYPE_CHECKING:  # the classifier's modules are heavy; imported only when a policy uses them
     from router.classifier.predict import ClassifierModel
@@ -54,3 +55,5 @@ class RouterState:
     classifier_model: ClassifierModel | None = None  # injected (tests share one loaded model)
     store: StateStore = field(default_factory=MemoryStore)
     tokens: TokenCounter = field(default_factory=TokenCounter)
+    # litellm's own event loop, in a thread (router.transport.background), started when a policy needs it.
+    litellm_loop: BackgroundLoop = field(default_factory=lambda: BackgroundLoop("litellm"))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
 
 import orjson
 
 from router.errors import AttemptFailed, UpstreamRejected
 from router.sse import DONE, encode_event
+from router.transport.background import BackgroundLoop
 from router.transport.base import (
     Completion,
     StreamBroken,
@@ -27,9 +28,11 @@ from router.transport.base import (
     usage_from,
 )
 
-# Fields the transport sets itself; everything else the client sent is forwarded to litellm as is.
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+# Fields the transport sets itself; everything else the client sent (allowlisted, router.fields) is
+# forwarded to litellm as is.
 OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
 
 # litellm provider names -> GenAI semantic-convention `gen_ai.provider.name` values.
@@ -64,13 +67,22 @@ def provider_of(litellm: Any, model: str) -> str:
 
 
 class FrontierTransport:
-    """One litellm model. ``provider`` is the GenAI provider name derived from the model string."""
+    """One litellm model. ``provider`` is the GenAI provider name derived from the model string.
 
-    def __init__(self, litellm: Any, model: str, api_base: str | None) -> None:
+    With a ``background`` loop (the proxy always passes one), litellm's request, response and chunk
+    handling all run there, off the serving loop; without one (unit tests), inline."""
+
+    def __init__(
+        self, litellm: Any, model: str, api_base: str | None, background: BackgroundLoop | None = None
+    ) -> None:
         self._litellm = litellm
         self.model = model
         self.api_base = api_base
         self.provider = provider_of(litellm, model)
+        self._background = background
+
+    async def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await (self._background.run(coro) if self._background is not None else coro)
 
     def _kwargs(self, call: UpstreamCall) -> dict[str, Any]:
         kwargs = {k: v for k, v in call.body.items() if k not in OWN_FIELDS}
@@ -99,22 +111,29 @@ class FrontierTransport:
         log.debug("frontier %s failed: %s", self.model, exc)
         return classify_failure(exc)
 
+    async def _complete(self, kwargs: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        resp = await self._litellm.acompletion(**kwargs)
+        obj: dict[str, Any] = resp.model_dump()
+        _clean_usage(obj)
+        return orjson.dumps(obj), obj
+
     async def complete(self, call: UpstreamCall) -> Completion:
         try:
             async with asyncio.timeout(call.first_byte_s):
-                resp = await self._litellm.acompletion(**self._kwargs(call))
+                payload, obj = await self._run(self._complete(self._kwargs(call)))
         except Exception as exc:
             raise self._failure(exc) from exc
-        obj = resp.model_dump()
-        _clean_usage(obj)
-        return completion_from_json(orjson.dumps(obj), obj)
+        return completion_from_json(payload, obj)
+
+    async def _open(self, kwargs: dict[str, Any]) -> tuple[AsyncIterator[Any], Any]:
+        wrapper = await self._litellm.acompletion(**kwargs)
+        iterator = wrapper.__aiter__()
+        return iterator, await anext(iterator)
 
     async def stream(self, call: UpstreamCall) -> FrontierStream:
         try:
             async with asyncio.timeout(call.first_byte_s):
-                wrapper = await self._litellm.acompletion(**self._kwargs(call))
-                iterator = wrapper.__aiter__()
-                first = await anext(iterator)
+                iterator, first = await self._run(self._open(self._kwargs(call)))
         except StopAsyncIteration:
             raise AttemptFailed("frontier stream ended before any chunk", kind="protocol", retriable=True) from None
         except Exception as exc:
@@ -227,6 +246,14 @@ class FrontierStream:
         st.content_chunks += 1
         return encode_event(obj)
 
+    async def _next(self) -> bytes | None:
+        """The next event to relay (b"" for a chunk that yields none), None at the end: on litellm's loop."""
+        try:
+            chunk = await anext(self._iterator)
+        except StopAsyncIteration:
+            return None
+        return self._event(chunk) or b""
+
     async def events(self) -> AsyncIterator[bytes]:
         first, self._first = self._first, None
         if first is not None:
@@ -235,18 +262,17 @@ class FrontierStream:
                 yield out
         while True:
             try:
-                chunk = await anext(self._iterator)
-            except StopAsyncIteration:
-                break
+                event = await self._owner._run(self._next())
             except Exception as exc:
                 failure = self._owner._failure(exc)
                 raise StreamBroken(getattr(failure, "kind", "protocol"), failure.message) from exc
-            out = self._event(chunk)
-            if out is not None:
-                yield out
+            if event is None:
+                break
+            if event:
+                yield event
         yield DONE
 
     async def aclose(self) -> None:
         close = getattr(self._iterator, "aclose", None)
         if close is not None:
-            await close()
+            await self._owner._run(close())
