@@ -119,7 +119,7 @@ class ChatCompletionRequest(_Open):
     # Strict types: a proxy must not coerce ("5" -> 5) what it then forwards unchanged.
     model: StrictStr = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
-    stream: StrictBool = False
+    stream: StrictBool | None = None  # null means false, as OpenAI's schema has it
     stream_options: StreamOptions | None = None
     max_tokens: StrictInt | None = Field(None, ge=1)
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
@@ -158,7 +158,7 @@ class ChatRequest:
 
     @property
     def stream(self) -> bool:
-        return self.parsed.stream
+        return bool(self.parsed.stream)
 
     @property
     def include_usage(self) -> bool:
@@ -284,6 +284,6 @@ def features(req: ChatRequest, headers: Mapping[str, str], tenant: str | None) -
         prompt_tokens=estimate_prompt_tokens(p),
         has_tools=bool(p.tools) or bool(p.functions),
         has_images=has_images,
-        stream=p.stream,
+        stream=bool(p.stream),
         last_user_message=content_text(last_user.content) if last_user else "",
     )
