@@ -179,10 +179,10 @@ async def _health_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _settled_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Last of start-up: the tokenizer loaded (in a thread), then everything built so far is moved out of
-    the garbage collector's view: with litellm and torch loaded a full collection of the start-up heap
-    pauses the process for a few hundred milliseconds, and none of it is ever garbage."""
-    await asyncio.to_thread(app[STATE].tokens.load)
+    """Last of start-up: everything built so far is moved out of the garbage collector's view: with
+    litellm and torch loaded a full collection of the start-up heap pauses the process for a few hundred
+    milliseconds, and none of it is ever garbage. (The tokenizer is not loaded here: it costs 45 MB and is
+    needed only for a stream that ends without usage; it loads then, in a worker thread.)"""
     gc.freeze()
     try:
         yield

@@ -3,8 +3,9 @@ server that never reports usage (llama.cpp's).
 
 Counted with tiktoken's ``cl100k_base``, the encoding litellm itself falls back to for self-hosted model
 names when it cannot download their tokenizers (as here), read from the copy litellm ships (so nothing is
-downloaded and litellm is not imported: a vLLM-only proxy never pays its 3 s and 165 MB). The encoding is
-loaded once at start-up and every count runs in a worker thread: counting never runs on the event loop.
+downloaded and litellm is not imported: a vLLM-only proxy never pays its 3 s and 165 MB). The encoding
+(45 MB) is loaded the first time it is needed, and that and every count run in a worker thread: counting
+never runs on the event loop.
 """
 
 from __future__ import annotations

@@ -262,3 +262,42 @@ async def test_a_keys_file_with_a_mistake_is_refused_with_file_and_line(
     keys.write_text("keys:\n  - sha256: nothex\n    tenant: a\n")
     with pytest.raises(PolicyError, match=r"keys.yaml:2: keys\[0\].sha256"):
         create_app(Settings(policies=policy, keys_file=str(keys)))
+
+
+async def test_reservations_count_what_reaches_the_upstream(emulator: EmulatorFactory, proxy: ProxyFactory) -> None:
+    # Issue #12: `n` in extra_body was not reserved (the upstream saw n: 128), and without max_tokens a
+    # provider library picked its own cap (64,000) while 4,096 were reserved.
+    extra = "budgets:\n  - {name: tpm, tenant: '*', tokens_per_minute: 1500}\n"
+    client, pool, _ = await stack(emulator, proxy, extra)
+    big = await client.post("/v1/chat/completions", json=chat_body("cheap", n=20, max_tokens=100), headers=auth(KEY_A))
+    assert big.status == 429
+    hidden = chat_body("cheap", max_tokens=100, extra_body={"n": 20})
+    sneaky = await client.post("/v1/chat/completions", json=hidden, headers=auth(KEY_A))
+    assert sneaky.status == 429  # the same request, with n in extra_body: reserved the same
+    twice = chat_body("cheap", max_tokens=100, extra_body={"max_tokens": 4000})
+    assert (await client.post("/v1/chat/completions", json=twice, headers=auth(KEY_A))).status == 400
+    # No max_tokens: the cluster's cap (costs.default_max_tokens here, 4,096) is both sent and reserved.
+    plain = await client.post("/v1/chat/completions", json=chat_body("cheap"), headers=auth(KEY_B))
+    assert plain.status == 429
+    capped = chat_body("cheap", max_tokens=50)
+    ok = await client.post("/v1/chat/completions", json=capped, headers=auth(KEY_B))
+    assert ok.status == 200
+    assert pool.app[EMU].last_request["max_tokens"] == 50
+
+
+async def test_the_cluster_cap_is_sent_when_a_request_sets_none(emulator: EmulatorFactory, proxy: ProxyFactory) -> None:
+    pool = await emulator(model="small-model")
+    api = await emulator(model="frontier-model")
+    text = POLICY.format(pool=url(pool), api=url(api), anonymous="true", extra="")
+    text = text.replace("    model: small-model\n", "    model: small-model\n    default_max_tokens: 33\n")
+    client = await proxy(text, api_keys=KEYS)
+    ok = await client.post("/v1/chat/completions", json=chat_body("cheap"))
+    assert ok.status == 200
+    assert pool.app[EMU].last_request["max_tokens"] == 33  # the pool's own cap
+    dear = await client.post("/v1/chat/completions", json=chat_body("dear"))
+    assert dear.status == 200
+    assert api.app[EMU].last_request["max_tokens"] == 4096  # costs.default_max_tokens, through litellm
+    own = await client.post("/v1/chat/completions", json=chat_body("cheap", max_completion_tokens=7))
+    assert own.status == 200
+    sent = pool.app[EMU].last_request
+    assert (sent["max_completion_tokens"], "max_tokens" in sent) == (7, False)  # the client's cap, untouched

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,6 +15,7 @@ import pytest
 from router.emulator.app import STATE as EMULATOR_STATE
 from router.errors import AttemptFailed, UpstreamRejected
 from router.http.keys import STATE
+from router.runtime import reload
 from router.transport.frontier import classify_failure
 from tests.conftest import Canary, ProxyFactory, chat_body, url
 from tests.faults import fault_app
@@ -207,17 +211,17 @@ routes:
 SECRET = "hunter2-pool-password"
 
 
-async def exposure(aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch, explain: str = "") -> Any:
+async def exposure(aiohttp_server: Any, proxy: ProxyFactory, explain: str = "") -> Any:
     fault = await aiohttp_server(fault_app())
     text = EXPOSURE_POLICY.format(url=url(fault), explain=f", explain: {explain}" if explain else "")
     return await proxy(text, env={"POOL_PASSWORD": SECRET})
 
 
 async def test_urls_with_credentials_never_leave_the_proxy(
-    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    aiohttp_server: Any, proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    client = await exposure(aiohttp_server, proxy, monkeypatch)
+    client = await exposure(aiohttp_server, proxy)
     resp = await client.post("/v1/chat/completions", json=chat_body("pool"))
     assert resp.status in (502, 503)
     body = await resp.text()
@@ -238,10 +242,8 @@ async def test_urls_with_credentials_never_leave_the_proxy(
     assert SECRET not in caplog.text
 
 
-async def test_provider_words_reach_the_client_only_about_its_input(
-    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client = await exposure(aiohttp_server, proxy, monkeypatch)
+async def test_provider_words_reach_the_client_only_about_its_input(aiohttp_server: Any, proxy: ProxyFactory) -> None:
+    client = await exposure(aiohttp_server, proxy)
     denied = await client.post("/v1/chat/completions", json=chat_body("api", "denied please"))
     assert denied.status == 502
     err = assert_openai_error(await denied.json())
@@ -252,19 +254,15 @@ async def test_provider_words_reach_the_client_only_about_its_input(
     assert "bad input" in assert_openai_error(await rejected.json())["message"]
 
 
-async def test_explain_is_for_admins_by_default(
-    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client = await exposure(aiohttp_server, proxy, monkeypatch)
+async def test_explain_is_for_admins_by_default(aiohttp_server: Any, proxy: ProxyFactory) -> None:
+    client = await exposure(aiohttp_server, proxy)
     resp = await client.post("/v1/route/explain", json=chat_body("auto"))
     assert resp.status == 403
     assert assert_openai_error(await resp.json())["type"] == "permission_error"
 
 
-async def test_the_tenant_view_of_explain_shows_no_policy_internals(
-    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client = await exposure(aiohttp_server, proxy, monkeypatch, explain="tenants")
+async def test_the_tenant_view_of_explain_shows_no_policy_internals(aiohttp_server: Any, proxy: ProxyFactory) -> None:
+    client = await exposure(aiohttp_server, proxy, explain="tenants")
     resp = await client.post("/v1/route/explain", json=chat_body("auto"), headers={"x-internal-token": "guess"})
     assert resp.status == 200
     text = await resp.text()
@@ -276,10 +274,8 @@ async def test_the_tenant_view_of_explain_shows_no_policy_internals(
     assert "rules" not in doc
 
 
-async def test_probes_get_a_status_and_operators_the_details(
-    aiohttp_server: Any, proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client = await exposure(aiohttp_server, proxy, monkeypatch)
+async def test_probes_get_a_status_and_operators_the_details(aiohttp_server: Any, proxy: ProxyFactory) -> None:
+    client = await exposure(aiohttp_server, proxy)
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert await ready.json() == {"status": "ready"}
@@ -290,3 +286,68 @@ async def test_probes_get_a_status_and_operators_the_details(
     assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status == 401
     assert ready.headers["Server"] == "hybrid-llm-router"
     assert "aiohttp" not in (await client.post("/v1/chat/completions", json={})).headers.get("Server", "")
+
+
+@pytest.mark.parametrize("model", ["gemini/gemini-2.0-flash", "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"])
+async def test_litellm_refuses_to_fetch_private_image_urls(canary: Canary, model: str) -> None:
+    # For these providers litellm downloads image URLs from the proxy's own host; 1.106.2 refuses private
+    # and loopback addresses (SECURITY.md relies on it: this test fails if an upgrade changes that).
+    import litellm
+
+    image = {"type": "image_url", "image_url": {"url": canary.url + "/secret.png"}}
+    with pytest.raises(Exception) as info:  # noqa: PT011 - whichever error litellm raises, it must raise
+        await litellm.acompletion(
+            model=model,
+            messages=[{"role": "user", "content": [{"type": "text", "text": "x"}, image]}],
+            api_base="http://127.0.0.1:9",
+            api_key="k",
+            num_retries=0,
+            timeout=5,
+            max_tokens=5,
+        )
+    assert canary.connections == 0
+    assert isinstance(classify_failure(info.value), UpstreamRejected)  # the caller's doing: a 400
+
+
+async def test_a_rejected_reload_never_shows_an_expanded_secret(
+    aiohttp_server: Any, proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    client = await exposure(aiohttp_server, proxy)
+    good = EXPOSURE_POLICY.format(url="http://127.0.0.1:9/v1", explain="")
+    bad = good.replace(
+        "http://admin:${POOL_PASSWORD}@127.0.0.1:9/v1?token=${POOL_PASSWORD}", "ftp://u:${POOL_PASSWORD}@h/v1"
+    )
+    assert bad != good
+    (tmp_path / "policy.yaml").write_text(bad)
+    state = client.app[STATE]
+    assert await reload.reload_policy(state) is False
+    assert state.last_reload_error is not None
+    assert "${POOL_PASSWORD}" in state.last_reload_error
+    assert SECRET not in state.last_reload_error
+    ready = await (await client.get("/readyz")).json()
+    assert ready == {"status": "ready"}  # callers without an admin key see no details at all
+
+
+async def test_bad_authorization_bytes_are_a_counted_401(basic: dict[str, Any]) -> None:
+    # Issue #12: non-UTF-8 bytes in Authorization were a 500, and not counted as an auth failure.
+    server = basic["client"].server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    body = json.dumps(chat_body("pinned")).encode()
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer sk-\xff\xfe\xfd\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 401"), head
+    metrics = await (await basic["client"].get("/metrics")).text()
+    assert 'router_auth_failures_total{code="invalid_api_key"} 1.0' in metrics
+
+
+async def test_a_wrong_key_is_401_even_with_anonymous_access(basic: dict[str, Any]) -> None:
+    headers = {"Authorization": "Bearer sk-typo"}
+    resp = await basic["client"].post("/v1/chat/completions", json=chat_body("pinned"), headers=headers)
+    assert resp.status == 401
+    assert assert_openai_error(await resp.json())["code"] == "invalid_api_key"
+    assert (await basic["client"].post("/v1/chat/completions", json=chat_body("pinned"))).status == 200
