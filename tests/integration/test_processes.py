@@ -169,7 +169,7 @@ def test_router_status_shows_the_live_clusters(stack: dict[str, object]) -> None
         check=True,
     ).stdout.splitlines()
     assert spent[1].split()[:2] == ["tenant", "requests"]
-    assert spent[2].split()[:2] == ["anonymous", "1"]
+    assert spent[2].split()[:2] == ["it", "1"]  # the SDK's key: tenant `it`
     bad = subprocess.run(
         [sys.executable, "-m", "router", "status", "--url", "http://127.0.0.1:9"], capture_output=True, text=True
     )

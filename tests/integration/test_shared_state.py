@@ -147,7 +147,7 @@ async def test_redis_stopped_and_restarted_mid_run(spawn: Spawn, tmp_path: Path)
             for url in urls:  # nothing crashed: health and metrics answer
                 async with s.get(f"{url}/healthz") as h:
                     assert h.status == 200
-                async with s.get(f"{url}/metrics") as m:
+                async with s.get(f"{url}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}) as m:
                     assert "router_state_store_up 0.0" in await m.text()
             await burst("redis down, later")
             server.start()  # a new, empty Redis
