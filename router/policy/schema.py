@@ -61,6 +61,19 @@ __all__ = [
 ]
 
 
+OutputCap = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=10_000_000,
+        description="The output cap sent as `max_tokens` when a request sets neither `max_tokens` nor "
+        "`max_completion_tokens` (budgets reserve it). Unset: `costs.default_max_tokens`. Required on frontier "
+        "clusters whose provider requires a cap (Anthropic models), so the policy, not a library default, "
+        "decides it.",
+    ),
+]
+
+
 class VllmCluster(_Strict):
     """A pool of vLLM (or any OpenAI-compatible) replicas called directly over HTTP."""
 
@@ -82,15 +95,7 @@ class VllmCluster(_Strict):
     api_key_env: str | None = Field(
         None, description="Environment variable holding the replicas' API key (vLLM `--api-key`), if any."
     )
-    default_max_tokens: int | None = Field(
-        None,
-        ge=1,
-        le=10_000_000,
-        description="The output cap sent as `max_tokens` when a request sets neither `max_tokens` nor "
-        "`max_completion_tokens` (budgets reserve it). Unset: `costs.default_max_tokens`. Required on frontier "
-        "clusters whose provider requires a cap (Anthropic models), so the policy, not a library default, "
-        "decides it.",
-    )
+    default_max_tokens: OutputCap = None
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
     max_attempts: int = Field(
@@ -161,15 +166,7 @@ class FrontierCluster(_Strict):
         "`--emulate-missing` then serves it from a local emulator, otherwise it is skipped.",
     )
     api_base: str | None = Field(None, description="Override of the provider's base URL (a gateway, Azure, ...).")
-    default_max_tokens: int | None = Field(
-        None,
-        ge=1,
-        le=10_000_000,
-        description="The output cap sent as `max_tokens` when a request sets neither `max_tokens` nor "
-        "`max_completion_tokens` (budgets reserve it). Unset: `costs.default_max_tokens`. Required on frontier "
-        "clusters whose provider requires a cap (Anthropic models), so the policy, not a library default, "
-        "decides it.",
-    )
+    default_max_tokens: OutputCap = None
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
     cooldown: Cooldown = Field(default_factory=Cooldown, description="Back-off after provider failures.")

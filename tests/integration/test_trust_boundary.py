@@ -257,4 +257,7 @@ def test_the_admin_listener_serves_operators_and_the_api_port_does_not(spawn: Sp
     assert status == 200
     assert json.loads(text)["clusters"]["pool"]["ready"] is True
     assert _get(ops + "/v1/chat/completions")[0] == 404  # tenants' API is not on the admin port
+    status, text = _get(ops + "/v1/admin/clusters")  # no key needed on the operators' listener
+    assert status == 200
+    assert json.loads(text)["clusters"][0]["name"] == "pool"
     assert "serving the admin endpoints" in proxy.output()
