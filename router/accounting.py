@@ -28,7 +28,7 @@ from router.chat import ChatRequest, content_text
 from router.costs import Prices, nano
 from router.errors import BudgetExceeded, StateUnavailable
 from router.policy.schema import VllmCluster
-from router.runtime.state import RouterState
+from router.runtime.state import RouterState, Serving
 from router.state.base import LedgerEntry, add_ledger
 from router.tenancy.auth import Principal
 from router.transport.base import Completion, StreamState
@@ -74,11 +74,15 @@ class Accounting:
         self._settling: set[asyncio.Future[None]] = set()
 
     # -- prices ------------------------------------------------------------------------------
-    def prices(self, cluster: str) -> Prices:
-        return self.state.serving.prices.clusters[cluster]
+    # Every method below takes the request's own ``serving`` (the policy, clusters and prices it started
+    # with): a reload while it runs must not change its prices or drop its cluster from under it.
+    @staticmethod
+    def prices(serving: Serving, cluster: str) -> Prices:
+        return serving.prices.clusters[cluster]
 
-    def worst(self, targets: tuple[Target, ...]) -> Prices:
-        book = self.state.serving.prices.clusters
+    @staticmethod
+    def worst(serving: Serving, targets: tuple[Target, ...]) -> Prices:
+        book = serving.prices.clusters
         out = Prices(0.0, 0.0)
         for t in targets:
             if t.cluster in book:
@@ -87,9 +91,9 @@ class Accounting:
 
     # -- budgets -----------------------------------------------------------------------------
     async def reserve(
-        self, principal: Principal, decision: Decision, chat: ChatRequest, outcome: RequestOutcome
+        self, serving: Serving, principal: Principal, decision: Decision, chat: ChatRequest, outcome: RequestOutcome
     ) -> tuple[Decision, Reservation | None]:
-        policy = self.state.serving.policy
+        policy = serving.policy
         scoped = plan.applicable(policy.budgets, principal.tenant, decision.route)
         if not scoped:
             return decision, None
@@ -99,7 +103,7 @@ class Accounting:
         metrics = self.state.metrics
         try:
             for _ in range(len(scoped) + 1):
-                price = self.worst(decision.targets)
+                price = self.worst(serving, decision.targets)
                 completion = reserved_completion_tokens(chat, (policy.output_cap(t.cluster) for t in decision.targets))
                 ask = plan.Ask(nano(prompt * price.input + completion * price.output), prompt + completion)
                 counters = plan.counters(scoped, ask, time.time(), self.state.settings.state_prefix, uncapped)
@@ -117,7 +121,7 @@ class Accounting:
                         retry_after_s=retry_after(full.resets_at - time.time()),
                     )
                 metrics.budget_exhausted.labels(budget.name, "downgrade").inc()
-                decision = self._downgrade(decision, budget.name, budget.downgrade_to)
+                decision = self._downgrade(serving, decision, budget.name, budget.downgrade_to)
                 outcome.route, outcome.reason = decision.route, decision.reason
                 uncapped |= {budget.name}
             raise AssertionError("unreachable: each pass uncaps one more budget")
@@ -127,8 +131,8 @@ class Accounting:
         finally:
             metrics.budget_check.observe(time.perf_counter() - started)
 
-    def _downgrade(self, decision: Decision, budget: str, cluster: str) -> Decision:
-        cfg = self.state.serving.policy.clusters[cluster]
+    def _downgrade(self, serving: Serving, decision: Decision, budget: str, cluster: str) -> Decision:
+        cfg = serving.policy.clusters[cluster]
         adapter = decision.primary.adapter
         keep = adapter if isinstance(cfg, VllmCluster) and adapter in cfg.adapters else None
         reason = f"{decision.reason}; budget {budget!r} exhausted: downgraded to {cluster!r}"
@@ -137,6 +141,7 @@ class Accounting:
     # -- after the answer --------------------------------------------------------------------
     async def settle(
         self,
+        serving: Serving,
         principal: Principal,
         reservation: Reservation | None,
         outcome: RequestOutcome,
@@ -146,7 +151,7 @@ class Accounting:
         """Cost the answer (or release the reservation of a request nobody answered) and count it."""
         answered = usage is not None
         cluster = outcome.cluster or "none"
-        book = self.state.serving.prices
+        book = serving.prices
         cost = 0.0
         baseline = 0.0
         if usage is not None:

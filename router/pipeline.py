@@ -143,20 +143,20 @@ class Pipeline:
             hit = await acc.cache_get(cache_key, outcome)
             outcome.cache = "miss" if hit is None else "hit"
             if hit is not None:
-                await acc.settle(principal, None, outcome, hit.usage, cache_hit=True)
+                await acc.settle(serving, principal, None, outcome, hit.usage, cache_hit=True)
                 return hit
-        decision, reservation = await acc.reserve(principal, decision, chat, outcome)
+        decision, reservation = await acc.reserve(serving, principal, decision, chat, outcome)
         try:
-            result = await self._try_targets(chat, headers, decision, outcome, deadline)
+            result = await self._try_targets(serving.upstreams, chat, headers, decision, outcome, deadline)
         except BaseException:
-            await acc.settle(principal, reservation, outcome, None)  # release what was reserved
+            await acc.settle(serving, principal, reservation, outcome, None)  # release what was reserved
             raise
         if isinstance(result, Completion):
-            await acc.settle(principal, reservation, outcome, result.usage or Usage())
+            await acc.settle(serving, principal, reservation, outcome, result.usage or Usage())
             if cache_key is not None:
                 await acc.cache_put(cache_key, result, outcome)
             return result
-        prices, baseline = acc.prices(result.cluster.name), self.state.serving.prices.baseline
+        prices, baseline = acc.prices(serving, result.cluster.name), serving.prices.baseline
 
         async def usage_of(st: StreamState) -> Usage:
             return await acc.stream_usage(chat, st)
@@ -168,7 +168,7 @@ class Pipeline:
             return b": router-cost " + orjson.dumps(cost) + b"\n\n"
 
         async def finish(usage: Usage) -> None:
-            await acc.settle(principal, reservation, outcome, usage)
+            await acc.settle(serving, principal, reservation, outcome, usage)
 
         result.usage_of, result.before_done, result.finish = usage_of, before_done, finish
         return result
@@ -185,13 +185,13 @@ class Pipeline:
 
     async def _try_targets(
         self,
+        upstreams: Upstreams,
         chat: ChatRequest,
         headers: Mapping[str, str],
         decision: Decision,
         outcome: RequestOutcome,
         deadline: float | None,
     ) -> Completion | OpenStream:
-        upstreams = self.state.serving.upstreams
         targets = self._plan(decision, upstreams, outcome)
         tally = _Tally()
         for panic in (False, True):

@@ -115,3 +115,32 @@ async def test_an_unexpected_exception_in_a_reload_is_a_rejected_edit(
     monkeypatch.undo()
     assert await reload.reload_policy(state) is True
     assert state.last_reload_error is None
+
+
+async def test_a_reload_that_drops_a_cluster_mid_stream_still_costs_the_stream(
+    emulator: Any, proxy: Any, tmp_path: Path
+) -> None:
+    # Issue #13: accounting read the *current* policy's prices when a stream ended, so a reload that
+    # dropped the stream's cluster meanwhile raised KeyError (and would have cost it at zero).
+    pool = await emulator(model="small-model", lora=["extract-lora"], tokens_per_second=40, completion_tokens=20)
+    backup = await emulator(model="backup-model")
+    good = BASIC_POLICY.format(pool=url(pool), backup=url(backup), frontier=url(backup), pool_limit=64)
+    client = await proxy(good)
+    state = client.app[STATE]
+    resp = await client.post("/v1/chat/completions", json=chat_body("pinned", stream=True))
+    assert resp.status == 200
+    first = await resp.content.readline()
+    assert first.startswith(b"data: ")
+    # The pool is renamed: the running stream's cluster is no longer in the policy.
+    (tmp_path / "policy.yaml").write_text(
+        good.replace("  pool:\n", "  pool2:\n").replace("cluster: pool", "cluster: pool2")
+    )
+    assert await reload.reload_policy(state) is True
+    assert state.serving.upstreams.get("pool") is None
+    rest = await resp.read()
+    assert rest.rstrip().endswith(b"data: [DONE]")
+    assert b": router-cost " in rest  # costed with the prices the request started with
+    assert b'"cost_usd":0.0' not in rest
+    report = await (await client.get("/v1/admin/usage?group_by=cluster")).json()
+    assert [(r["cluster"], r["requests"]) for r in report["rows"]] == [("pool", 1)]
+    assert report["total"]["cost_usd"] > 0  # the ledger has its cost too, not zero
