@@ -3,7 +3,7 @@
 Public API (kept small on purpose):
 
 - :func:`router.http.app.create_app` builds the aiohttp application from :class:`router.settings.Settings`.
-- :func:`router.policy.loader.load_policy` loads and validates policy files.
+- :func:`router.policy.compile.load_policy` loads and validates policy files.
 - :mod:`router.errors` is the one exception tree.
 """
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
-class ClusterKind(enum.StrEnum):
-    VLLM = "vllm"
-    FRONTIER = "frontier"
-
-
 @dataclass(frozen=True, slots=True)
 class RequestFeatures:
-    """What the policy engine may look at. Built once per request by :mod:`router.features`."""
+    """What the policy engine may look at. Built once per request by :func:`router.chat.features`."""
 
     alias: str
     tenant: str | None

@@ -15,8 +15,6 @@ import numpy as np
 from router.classifier.model import Matrix
 from router.classifier.text import MAX_WORD_PIECES
 
-MODEL_NAME = "all-MiniLM-L6-v2"
-
 
 def default_model_path() -> str:
     configured = os.environ.get("ROUTER_ENCODER_PATH")

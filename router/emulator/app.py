@@ -6,7 +6,6 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,15 +266,3 @@ def create_emulator(config: EmulatorConfig) -> web.Application:
     app.router.add_post("/emulator/config", set_config)
     app.router.add_get("/emulator/last_request", last_request)
     return app
-
-
-async def serve_emulator(config: EmulatorConfig, host: str, port: int) -> AsyncIterator[web.AppRunner]:
-    """Run an emulator on ``host:port`` for the duration of the ``async for`` body (used in-process)."""
-    runner = web.AppRunner(create_emulator(config), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    try:
-        yield runner
-    finally:
-        await runner.cleanup()

@@ -94,7 +94,6 @@ class Policy:
         own = cfg.default_max_tokens if cfg is not None else None
         return own if own is not None else self.costs.default_max_tokens
 
-    fingerprint: str = ""
     warnings: tuple[str, ...] = field(default=())
     # Where things were written, by dotted path ("clusters.api", "costs"): (file, line).
     locations: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
@@ -155,8 +154,7 @@ def compile_texts(texts: Sequence[tuple[str, str]], env: Mapping[str, str] | Non
     merged.check()
     if merged.issues:
         raise PolicyError(merged.issues)
-    fingerprint = str(hash(tuple(t for _, t in texts)))
-    return merged.build(tuple(n for n, _ in texts), fingerprint)
+    return merged.build(tuple(n for n, _ in texts))
 
 
 def _validation_issues(doc: SourceDoc, exc: ValidationError) -> list[PolicyIssue]:
@@ -391,7 +389,7 @@ class _Merger:
         add(explicit if explicit is not None else self.clusters[cluster][0].fallbacks)
         return tuple(out)
 
-    def build(self, files: tuple[str, ...], fingerprint: str) -> Policy:
+    def build(self, files: tuple[str, ...]) -> Policy:
         routes = []
         for route, where in self.routes:
             reason = route.description or f"rule {route.name!r} matched ({describe_match(route.match)})"
@@ -465,7 +463,6 @@ class _Merger:
             defaults=defaults,
             classifier=classifier,
             low_confidence=low_confidence,
-            fingerprint=fingerprint,
             warnings=warnings,
         )
 
@@ -484,7 +481,3 @@ def describe_match(match: Match) -> str:
     for key, value in match.model_dump(exclude_none=True).items():
         parts.append(f"{key}={value}")
     return ", ".join(parts) or "matches everything"
-
-
-def frontier_clusters(policy: Policy) -> dict[str, FrontierCluster]:
-    return {n: c for n, c in policy.clusters.items() if isinstance(c, FrontierCluster)}
