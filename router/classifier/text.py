@@ -7,7 +7,7 @@ Two views of the conversation, both from the head of the system prompt and the l
   and the user turn, a long one cut to its first ``EMBED_HEAD`` and last ``EMBED_TAIL`` characters, because
   instructions sit at the start ("Summarize this: ...") or at the end ("... Translate the above.") of a
   pasted document. The encoder also stops at ``MAX_WORD_PIECES`` word pieces: its cost grows with the
-  length, and 64 pieces keep a 200-token prompt within the latency budget (README, "Performance").
+  length, and 64 pieces keep a 200-token prompt within the latency budget (docs/classification.md).
 - ``text``, what the lexical features hash (cheap, so longer): ``SYSTEM_CHARS`` of system prompt and the
   user turn cut to ``HEAD_CHARS`` + ``TAIL_CHARS``.
 """

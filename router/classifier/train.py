@@ -35,7 +35,7 @@ from router.classifier.model import (
 from router.classifier.text import PromptView, prompt_view
 
 Vectors = Callable[[Sequence["Row"]], Matrix]
-# Chosen by 5-fold cross-validation (see the README, "Classifier quality"): the instruction block (the first
+# Chosen by 5-fold cross-validation (see docs/classification.md, "Classifier quality"): the instruction block (the first
 # and last words of the request) matters most for the narrow tasks; prompt structure and length for complexity.
 TASK_WEIGHTS = FeatureWeights(embedding=1.0, lexical=1.0, structure=0.5, instruction=3.0)
 TASK_C = 4.0
@@ -216,7 +216,7 @@ def _complexity_head(
     sw_rows: Sequence[Row], b: Blocks, prior: Sequence[Row], bp: Blocks, k: int, report: Report
 ) -> ComplexityHead:
     # Target: escalating helps (strong right, weak wrong). "Weak wrong" alone ranks rows neither model
-    # gets right as high as those the frontier fixes, and scores lower APGR (README).
+    # gets right as high as those the frontier fixes, and scores lower APGR (docs/classification.md).
     target = np.array([bool(r.strong) and not r.weak for r in sw_rows])
     xs = b.stack(COMPLEXITY_WEIGHTS)
     xp = bp.stack(COMPLEXITY_WEIGHTS)

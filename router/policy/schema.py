@@ -253,7 +253,7 @@ class Match(_Strict):
         ge=0,
         le=1,
         description="Complexity ≥ this: the estimated probability that a small model falls short. "
-        "See the README for how to pick it from a target share of frontier calls.",
+        "See docs/classification.md for how to pick it from a target share of frontier calls.",
     )
     max_complexity: float | None = Field(None, ge=0, le=1, description="Complexity ≤ this.")
     regex: str | None = Field(
