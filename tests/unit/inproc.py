@@ -1,0 +1,56 @@
+"""A router state over in-process mock transports: pipeline, attempts and accounting without sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from router.policy.compile import compile_texts
+from router.policy.schema import VllmCluster
+from router.pricing import price_book
+from router.runtime.clusters import ClusterRuntime, Upstreams
+from router.runtime.endpoints import Endpoint
+from router.runtime.state import RouterState, Serving
+from router.settings import Settings
+from router.telemetry.metrics import Metrics
+from router.telemetry.tracing import build_tracing
+from router.tenancy.keys import KeyStore
+from router.transport.mock import MockTransport
+
+POLICY = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    endpoints: ["http://user:s3cret@pool.internal:8000/v1"]
+    model: m
+    default_max_tokens: 64
+    timeouts: {connect_s: 1, first_byte_s: 5, total_s: 10}
+    fallbacks: [api]
+  api:
+    kind: frontier
+    model: openai/m
+    price: {input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}
+    timeouts: {connect_s: 1, first_byte_s: 5, total_s: 10}
+models:
+  pool: {cluster: pool}
+  api: {cluster: api}
+auth: {anonymous: true}
+costs: {baseline_model: openai/gpt-4o, baseline_price: {input_usd_per_mtok: 2.5, output_usd_per_mtok: 10.0}}
+"""
+
+
+def inproc_state(transports: dict[str, MockTransport], policy_text: str = POLICY) -> RouterState:
+    """A state whose clusters call ``transports`` (by cluster name); each cluster has one endpoint at the
+    URL its policy names (or ``http://<name>.internal/v1``)."""
+    policy = compile_texts([("p.yaml", policy_text)], env={})
+    clusters: dict[str, ClusterRuntime] = {}
+    for name, cfg in policy.clusters.items():
+        specs = cfg.endpoint_specs() if isinstance(cfg, VllmCluster) else []
+        url = specs[0].url if specs else f"http://{name}.internal/v1"
+        runtime = ClusterRuntime(name, cfg, transports[name], [Endpoint.parse(url)], api_key=None)
+        runtime.default_max_tokens = policy.output_cap(name)
+        clusters[name] = runtime
+    serving = Serving(policy, Upstreams(clusters), price_book(policy), KeyStore({}))
+    return RouterState(
+        settings=Settings(policies=Path("p.yaml")), metrics=Metrics(), tracing=build_tracing({}), serving=serving
+    )
