@@ -38,11 +38,17 @@ class OpenStream:
     ttfc: float
     record: AttemptRecord
     call: UpstreamCall
-    # Set by the pipeline: what the stream's usage is when it ends (the final usage chunk, or counted),
-    # a comment event to send just before [DONE] (its cost), and the settlement once it is over.
-    usage_of: Callable[[StreamState], Awaitable[Usage]] | None = None
-    before_done: Callable[[Usage], bytes] | None = None
-    finish: Callable[[Usage], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class StreamTail:
+    """What the accounting stage does at a stream's end, handed to the relay as a value: the stream's usage
+    (its final usage chunk, or counted), the comment event sent just before ``[DONE]`` (its cost), and the
+    settlement once it is over."""
+
+    usage: Callable[[StreamState], Awaitable[Usage]]
+    before_done: Callable[[Usage], bytes]
+    finish: Callable[[Usage], Awaitable[None]]
 
 
 class Attempts:
@@ -200,12 +206,11 @@ class Attempts:
         )
 
     # -- after the first byte ----------------------------------------------------------------
-    async def abandon(self, opened: OpenStream) -> None:
+    async def abandon(self, opened: OpenStream, tail: StreamTail) -> None:
         """Close a stream that will not be relayed (the client went away before its headers were sent)."""
         try:
             await opened.stream.aclose()
-            if opened.finish is not None:
-                await opened.finish(await self._usage(opened))
+            await tail.finish(await tail.usage(opened.stream.state))
         finally:
             opened.endpoint.in_flight -= 1
             opened.cluster.release()
@@ -221,15 +226,10 @@ class Attempts:
                 None,
             )
 
-    async def _usage(self, opened: OpenStream) -> Usage:
-        st = opened.stream.state
-        if opened.usage_of is not None:
-            return await opened.usage_of(st)
-        return st.usage or Usage(0, st.content_chunks)
-
     async def relay(
         self,
         opened: OpenStream,
+        tail: StreamTail,
         write: Callable[[bytes], Awaitable[None]],
         outcome: RequestOutcome,
     ) -> None:
@@ -238,13 +238,14 @@ class Attempts:
         message: str | None = None
         try:
             async for event in opened.stream.events():
-                if event == DONE and opened.before_done is not None:
-                    await write(opened.before_done(await self._usage(opened)))
+                if event == DONE:
+                    await write(tail.before_done(await tail.usage(opened.stream.state)))
                 await write(event)
         except StreamBroken as exc:
-            error_type, message = exc.kind, str(exc)
+            error_type, message = exc.kind, opened.endpoint.shown(str(exc))
             outcome.error_type = f"stream_{exc.kind}"
-            await write(error_event(f"The upstream stream broke: {exc}"))
+            # The client hears the cluster and the kind of break; the upstream's words go to the span.
+            await write(error_event(f"The upstream stream broke ({opened.cluster.name}: {exc.kind})."))
             await write(DONE)
         except BaseException as exc:  # the client went away (reset or cancelled): stop the upstream too
             error_type, message = "client_disconnected", type(exc).__name__
@@ -267,7 +268,7 @@ class Attempts:
                 if ejection is not None:
                     self._ejected(opened.cluster, opened.endpoint, ejection)
             st = opened.stream.state
-            usage = await self._usage(opened)
+            usage = await tail.usage(st)
             outcome.usage = usage
             opened.record.outcome = "error" if error_type else "success"
             opened.record.error_type = error_type
@@ -283,5 +284,4 @@ class Attempts:
                 opened.ttfc,
                 message,
             )
-            if opened.finish is not None:
-                await opened.finish(usage)
+            await tail.finish(usage)

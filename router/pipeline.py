@@ -34,7 +34,7 @@ import orjson
 from opentelemetry import trace
 
 from router.accounting import Accounting
-from router.attempts import Attempts, OpenStream
+from router.attempts import Attempts, OpenStream, StreamTail
 from router.chat import ChatRequest, features
 from router.classifier.text import prompt_view
 from router.errors import (
@@ -78,6 +78,14 @@ class _Tally:
     affinity: dict[str, bytes | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Streaming:
+    """An answer that streams: the open upstream stream, and what accounting does at its end."""
+
+    opened: OpenStream
+    tail: StreamTail
+
+
 class Pipeline:
     def __init__(self, state: RouterState) -> None:
         self.state = state
@@ -85,12 +93,12 @@ class Pipeline:
         self.accounting = Accounting(state)
 
     async def relay(
-        self, opened: OpenStream, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
+        self, streaming: Streaming, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
     ) -> None:
-        await self.attempts.relay(opened, write, outcome)
+        await self.attempts.relay(streaming.opened, streaming.tail, write, outcome)
 
-    async def abandon(self, opened: OpenStream) -> None:
-        await self.attempts.abandon(opened)
+    async def abandon(self, streaming: Streaming) -> None:
+        await self.attempts.abandon(streaming.opened, streaming.tail)
 
     async def classify(
         self, chat: ChatRequest, headers: Mapping[str, str], policy: Policy, tenant: str | None, force: bool = False
@@ -119,7 +127,7 @@ class Pipeline:
     # -- stages up to the first byte ---------------------------------------------------------
     async def open(
         self, chat: ChatRequest, headers: Mapping[str, str], outcome: RequestOutcome, principal: Principal
-    ) -> Completion | OpenStream:
+    ) -> Completion | Streaming:
         serving = self.state.serving
         tracer = self.state.tracing.tracer
         outcome.alias, outcome.stream = chat.alias, chat.stream
@@ -170,8 +178,7 @@ class Pipeline:
         async def finish(usage: Usage) -> None:
             await acc.settle(serving, principal, reservation, outcome, usage)
 
-        result.usage_of, result.before_done, result.finish = usage_of, before_done, finish
-        return result
+        return Streaming(result, StreamTail(usage_of, before_done, finish))
 
     def _plan(self, decision: Decision, upstreams: Upstreams, outcome: RequestOutcome) -> list[Target]:
         """The decision's targets, those predicted over its latency budget moved to the end."""

@@ -9,12 +9,12 @@ import orjson
 from aiohttp import web
 
 from router import usage
-from router.attempts import OpenStream
 from router.chat import ChatRequest, parse_chat_request
 from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
 from router.explain import document, tenant_view
 from router.http.keys import OUTCOME, PIPELINE, PRINCIPAL, STATE
 from router.http.middleware import is_operator, require_operator, router_headers
+from router.pipeline import Streaming
 from router.policy.engine import explain
 from router.policy.schema import VllmCluster
 from router.runtime.status import status
@@ -52,7 +52,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = await read_chat(request)
     pipeline = request.app[PIPELINE]
     result = await pipeline.open(chat, request.headers, outcome, request[PRINCIPAL])
-    if not isinstance(result, OpenStream):
+    if not isinstance(result, Streaming):
         return web.Response(body=result.payload, content_type="application/json", headers=router_headers(outcome))
     resp = web.StreamResponse(
         headers={

@@ -2,18 +2,20 @@
 
 The handler receives the :class:`~router.transport.base.UpstreamCall` the attempt would send and returns a
 :class:`~router.transport.base.Completion` (non-streamed), a list of SSE events (streamed, ending with
-``data: [DONE]``), or raises what a real transport raises (:class:`~router.errors.AttemptFailed`,
-:class:`~router.errors.UpstreamRejected`). Pipeline, attempts and accounting can then be tested without
-sockets; functional and integration tests keep using real servers.
+``data: [DONE]``; an exception among them is raised there), or raises what a real transport raises
+(:class:`~router.errors.AttemptFailed`, :class:`~router.errors.UpstreamRejected`). Pipeline, attempts and
+accounting can then be tested without sockets; functional and integration tests keep using real servers.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from router.transport.base import Completion, StreamState, UpstreamCall, observe_event
 
-Handler = Callable[[UpstreamCall], Awaitable[Completion | list[bytes]]]
+# A stream is a list of SSE events; an exception in it is raised there (a stream that breaks half way).
+Events = Sequence[bytes | BaseException]
+Handler = Callable[[UpstreamCall], Awaitable[Completion | Events]]
 
 
 class MockTransport:
@@ -38,7 +40,7 @@ class MockTransport:
 
 
 class MockStream:
-    def __init__(self, events: list[bytes], keep_usage: bool) -> None:
+    def __init__(self, events: Events, keep_usage: bool) -> None:
         self._events = events
         self._keep_usage = keep_usage
         self.closed = False
@@ -46,6 +48,8 @@ class MockStream:
 
     async def events(self) -> AsyncIterator[bytes]:
         for event in self._events:
+            if isinstance(event, BaseException):
+                raise event
             out = observe_event(self.state, event, self._keep_usage)
             if out is not None:
                 yield out

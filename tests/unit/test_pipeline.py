@@ -5,13 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from router.attempts import OpenStream
 from router.chat import ChatRequest, parse_chat_request
 from router.errors import AttemptFailed, InvalidRequest, UpstreamError
-from router.pipeline import Pipeline
+from router.pipeline import Pipeline, Streaming
 from router.tenancy.auth import Principal
-from router.transport.base import Completion, UpstreamCall
-from router.transport.mock import MockTransport
+from router.transport.base import Completion, StreamBroken, UpstreamCall
+from router.transport.mock import Events, MockTransport
 from router.types import RequestOutcome
 from tests.unit.inproc import inproc_state
 
@@ -89,7 +88,7 @@ async def test_a_stream_is_relayed_and_costed_at_its_end() -> None:
     pipeline = Pipeline(inproc_state({"pool": MockTransport(streamed), "api": MockTransport(_ok)}))
     outcome = RequestOutcome("r")
     opened = await pipeline.open(_chat("pool", stream=True, stream_options={"include_usage": False}), {}, outcome, ANON)
-    assert isinstance(opened, OpenStream)
+    assert isinstance(opened, Streaming)
     sent: list[bytes] = []
 
     async def write(data: bytes) -> None:
@@ -102,3 +101,27 @@ async def test_a_stream_is_relayed_and_costed_at_its_end() -> None:
     assert (outcome.usage.input_tokens, outcome.usage.output_tokens) == (3, 1)
     assert outcome.cost_usd is not None
     assert outcome.cost_usd > 0
+
+
+async def test_a_stream_that_breaks_ends_with_an_error_event_naming_the_cluster_not_the_url() -> None:
+    first = b'data: {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "hi"}}]}\n\n'
+
+    async def breaks(call: UpstreamCall) -> Events:
+        return [first, StreamBroken("protocol", f"upstream stream broke: {call.endpoint} closed")]
+
+    pipeline = Pipeline(inproc_state({"pool": MockTransport(breaks), "api": MockTransport(_ok)}))
+    outcome = RequestOutcome("r")
+    streaming = await pipeline.open(_chat("pool", stream=True), {}, outcome, ANON)
+    assert isinstance(streaming, Streaming)
+    sent: list[bytes] = []
+
+    async def write(data: bytes) -> None:
+        sent.append(data)
+
+    await pipeline.relay(streaming, write, outcome)
+    assert sent[0] == first
+    assert b"The upstream stream broke (pool: protocol)." in sent[1]
+    assert b"internal" not in b"".join(sent)
+    assert sent[-1] == b"data: [DONE]\n\n"
+    assert outcome.error_type == "stream_protocol"
+    assert streaming.opened.endpoint.failures == 1  # a break mid-stream is the endpoint's failure
