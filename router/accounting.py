@@ -29,7 +29,7 @@ from router.costs import Prices, nano
 from router.errors import BudgetExceeded, StateUnavailable
 from router.policy.schema import VllmCluster
 from router.runtime.state import RouterState, Serving
-from router.state.base import LedgerEntry, add_ledger
+from router.state.base import LedgerRow, add_ledger
 from router.tenancy.auth import Principal
 from router.transport.base import Completion, StreamState
 from router.types import Decision, RequestOutcome, Target, Usage
@@ -69,7 +69,7 @@ class Accounting:
         self.state = state
         # (day, tenant, route, cluster) -> requests, input and output tokens, cost and baseline (nano-dollars),
         # cache hits: the ledger's rows since the last flush.
-        self._ledger: dict[tuple[str, str, str, str], list[int]] = {}
+        self._ledger: dict[tuple[str, str, str, str], LedgerRow] = {}
         self._lock = asyncio.Lock()
         self._settling: set[asyncio.Future[None]] = set()
 
@@ -176,13 +176,13 @@ class Accounting:
         key = (windows.day(time.time()).label, principal.tenant, route, cluster)
         row = self._ledger.get(key)
         if row is None:
-            row = self._ledger[key] = [0] * 6
-        row[0] += 1
-        row[1] += usage.input_tokens
-        row[2] += usage.output_tokens
-        row[3] += nano(cost) if cost else 0
-        row[4] += nano(baseline) if baseline else 0
-        row[5] += 1 if cache_hit else 0
+            row = self._ledger[key] = LedgerRow()
+        row.requests += 1
+        row.input_tokens += usage.input_tokens
+        row.output_tokens += usage.output_tokens
+        row.cost_nano += nano(cost) if cost else 0
+        row.baseline_nano += nano(baseline) if baseline else 0
+        row.cache_hits += 1 if cache_hit else 0
         self.state.metrics.record_cost(principal.tenant, route, cluster, cost, baseline)
 
     async def _settle(self, deltas: list[tuple[str, int, int]]) -> None:
@@ -209,15 +209,13 @@ class Accounting:
                 return
             rows, self._ledger = self._ledger, {}
             pending: dict[str, dict[str, int]] = {}
-            for (day, tenant, route, cluster), v in rows.items():
-                add_ledger(pending, LedgerEntry(day, tenant, route, cluster, *v))
+            for (day, tenant, route, cluster), row in rows.items():
+                add_ledger(pending, row.entry(day, tenant, route, cluster))
             try:
                 await self.state.store.settle([], pending)
             except StateUnavailable:
-                for key, v in rows.items():  # keep them for the next flush
-                    row = self._ledger.setdefault(key, [0] * 6)
-                    for i, x in enumerate(v):
-                        row[i] += x
+                for key, row in rows.items():  # keep them for the next flush
+                    self._ledger.setdefault(key, LedgerRow()).add(row)
 
     async def run(self) -> None:
         while True:

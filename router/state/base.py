@@ -40,6 +40,26 @@ class LedgerEntry:
         return {f"{head}{SEP}{m}": getattr(self, m) for m in LEDGER_METRICS if getattr(self, m)}
 
 
+@dataclass(slots=True)
+class LedgerRow:
+    """A ledger row being buffered in one process: the metrics of :class:`LedgerEntry`, by name, added up
+    request by request until the next flush."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_nano: int = 0
+    baseline_nano: int = 0
+    cache_hits: int = 0
+
+    def add(self, other: LedgerRow) -> None:
+        for m in LEDGER_METRICS:
+            setattr(self, m, getattr(self, m) + getattr(other, m))
+
+    def entry(self, day: str, tenant: str, route: str, cluster: str) -> LedgerEntry:
+        return LedgerEntry(day, tenant, route, cluster, **{m: getattr(self, m) for m in LEDGER_METRICS})
+
+
 Delta = tuple[str, int, int]  # key, amount to add, expire-at (unix seconds)
 Ledgers = Mapping[str, Mapping[str, int]]  # day -> ledger field -> amount to add
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from router.budgets.plan import Counter
-from router.state.base import LedgerEntry, StateStore
+from router.state.base import LedgerEntry, LedgerRow, StateStore
 from router.state.memory import MemoryStore
 from router.state.redis import RedisStore
 from tests.redis_servers import SHARED_URL
@@ -77,3 +77,20 @@ async def test_the_memory_store_forgets_counters_whose_window_ended() -> None:
         await store.reserve([Counter(f"k{i % 3}", None, 1, 3000, "b", "requests_per_minute", 3000)])
     assert "old" not in store.counters
     assert store.value("k0") > 0
+
+
+def test_ledger_rows_add_up_by_name() -> None:
+    row = LedgerRow(requests=1, input_tokens=5, cost_nano=7)
+    row.add(LedgerRow(requests=2, output_tokens=3, cache_hits=1))
+    entry = row.entry("20261202", "t", "r", "c")
+    assert (entry.requests, entry.input_tokens, entry.output_tokens, entry.cost_nano, entry.cache_hits) == (
+        3,
+        5,
+        3,
+        7,
+        1,
+    )
+    assert entry.fields() == {
+        "t\tr\tc\trequests": 3, "t\tr\tc\tinput_tokens": 5, "t\tr\tc\toutput_tokens": 3,
+        "t\tr\tc\tcost_nano": 7, "t\tr\tc\tcache_hits": 1,
+    }  # fmt: skip
