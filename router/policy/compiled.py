@@ -1,0 +1,73 @@
+"""A compiled policy: what :func:`router.policy.engine.decide` reads (built by :mod:`router.policy.merge`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from router.policy.schema import (
+    Auth,
+    Budget,
+    ClassifierSettings,
+    Costs,
+    FrontierCluster,
+    ModelAlias,
+    RequestLimits,
+    ResponseCache,
+    Route,
+    VllmCluster,
+)
+from router.types import Decision
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: Route
+    decision: Decision
+    file: str
+    line: int | None
+    regex: re.Pattern[str] | None = None
+    keywords: re.Pattern[str] | None = None
+
+
+def keyword_pattern(words: Sequence[str]) -> re.Pattern[str]:
+    """Whole words or phrases, case-insensitive; inner whitespace matches any run of whitespace."""
+    parts = sorted((r"\s+".join(map(re.escape, w.split())) for w in words), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated, merged policy, ready for :func:`router.policy.engine.decide`."""
+
+    files: tuple[str, ...]
+    clusters: Mapping[str, VllmCluster | FrontierCluster]
+    models: Mapping[str, ModelAlias]
+    routes: tuple[CompiledRoute, ...]  # in evaluation order: priority (highest first), then file order
+    pinned: Mapping[str, Decision]
+    defaults: Mapping[str, Decision]
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
+    low_confidence: Decision | None = None
+    auth: Auth = field(default_factory=Auth)
+    costs: Costs = field(default_factory=Costs)
+    cache: ResponseCache = field(default_factory=ResponseCache)
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    budgets: tuple[Budget, ...] = ()
+
+    @property
+    def needs_classifier(self) -> bool:
+        """Classifying a request can change its route (otherwise the pipeline skips it)."""
+        if not self.classifier.enabled:
+            return False
+        return self.low_confidence is not None or any(r.route.match.uses_classifier for r in self.routes)
+
+    def output_cap(self, cluster: str) -> int:
+        """The output cap sent to ``cluster`` for a request that sets none (and reserved against budgets)."""
+        cfg = self.clusters.get(cluster)
+        own = cfg.default_max_tokens if cfg is not None else None
+        return own if own is not None else self.costs.default_max_tokens
+
+    warnings: tuple[str, ...] = field(default=())
+    # Where things were written, by dotted path ("clusters.api", "costs"): (file, line).
+    locations: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)

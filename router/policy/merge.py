@@ -1,0 +1,216 @@
+"""Merging the files of one policy: every file's clusters, aliases, routes and settings gathered in one
+place (duplicates are issues), then compiled into a :class:`~router.policy.compiled.Policy`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from router.errors import PolicyIssue
+from router.policy.compiled import CompiledRoute, Policy, keyword_pattern
+from router.policy.schema import (
+    Auth,
+    Budget,
+    ClassifierSettings,
+    Cluster,
+    Costs,
+    Match,
+    ModelAlias,
+    PolicyFile,
+    RequestLimits,
+    ResponseCache,
+    Route,
+    VllmCluster,
+)
+from router.policy.schema import LatencyBudget as LatencySpec
+from router.policy.yamlsrc import KeyPath, SourceDoc, dotted
+from router.types import Decision, LatencyBudget, Target
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class Where:
+    doc: SourceDoc
+    path: KeyPath
+
+    def issue(self, sub: KeyPath, message: str) -> PolicyIssue:
+        full = (*self.path, *sub)
+        return PolicyIssue(self.doc.file, self.doc.line_of(full), dotted(full), self.doc.redact(message))
+
+
+class Merged:
+    """Every file's clusters, aliases, routes and settings, gathered with where each was written."""
+
+    def __init__(self) -> None:
+        self.issues: list[PolicyIssue] = []
+        self.clusters: dict[str, tuple[Cluster, Where]] = {}
+        self.models: dict[str, tuple[ModelAlias, Where]] = {}
+        self.routes: list[tuple[Route, Where]] = []
+        self.route_names: dict[str, Where] = {}
+        self.classifier: tuple[ClassifierSettings, Where] | None = None
+        self.singletons: dict[str, tuple[Any, Where]] = {}  # auth, costs, cache, limits: one file each
+        self.budgets: list[tuple[Budget, Where]] = []
+
+    @classmethod
+    def of(cls, docs: list[tuple[SourceDoc, PolicyFile]]) -> Merged:
+        merged = cls()
+        for doc, pf in docs:
+            merged.add_file(doc, pf)
+        return merged
+
+    @property
+    def route_by_name(self) -> dict[str, Route]:
+        return {r.name: r for r, _ in self.routes}
+
+    def add_file(self, doc: SourceDoc, pf: PolicyFile) -> None:
+        """Gather one file (in file-name order); a name defined twice, or a singleton set twice, is an issue."""
+        if pf.classifier is not None:
+            at = Where(doc, ("classifier",))
+            if self.classifier is not None:
+                first = self.classifier[1].doc.file
+                self.issues.append(at.issue((), f"`classifier` is set in more than one file (also in {first})"))
+            else:
+                self.classifier = (pf.classifier, at)
+        for key in ("auth", "costs", "cache", "limits"):
+            value = getattr(pf, key)
+            if value is None:
+                continue
+            at = Where(doc, (key,))
+            if key in self.singletons:
+                first = self.singletons[key][1].doc.file
+                self.issues.append(at.issue((), f"`{key}` is set in more than one file (also in {first})"))
+            else:
+                self.singletons[key] = (value, at)
+        self.budgets += [(b, Where(doc, ("budgets", i))) for i, b in enumerate(pf.budgets)]
+        for name, cluster in pf.clusters.items():
+            self._add(self.clusters, "cluster", name, cluster, Where(doc, ("clusters", name)))
+        for name, alias in pf.models.items():
+            self._add(self.models, "model alias", name, alias, Where(doc, ("models", name)))
+        for i, route in enumerate(pf.routes):
+            where = Where(doc, ("routes", i))
+            if route.name in self.route_names:
+                prev = self.route_names[route.name]
+                self.issues.append(
+                    where.issue(("name",), f"duplicate route name {route.name!r} (also in {prev.doc.file})")
+                )
+            self.route_names[route.name] = where
+            self.routes.append((route, where))
+
+    def _add(self, table: dict[str, tuple[_T, Where]], what: str, name: str, item: _T, where: Where) -> None:
+        if name in table:
+            self.issues.append(where.issue((), f"duplicate {what} {name!r} (also in {table[name][1].doc.file})"))
+        else:
+            table[name] = (item, where)
+
+    # -- compile ------------------------------------------------------------------------------
+    def _chain(self, cluster: str, adapter: str | None, explicit: list[str] | None) -> tuple[Target, ...]:
+        out = [Target(cluster, adapter)]
+        seen = {cluster}
+
+        def add(names: list[str]) -> None:
+            for n in names:
+                if n in seen:
+                    continue
+                seen.add(n)
+                c = self.clusters[n][0]
+                keep = adapter if isinstance(c, VllmCluster) and adapter in c.adapters else None
+                out.append(Target(n, keep))
+                add(c.fallbacks)
+
+        add(explicit if explicit is not None else self.clusters[cluster][0].fallbacks)
+        return tuple(out)
+
+    def build(self, files: tuple[str, ...]) -> Policy:
+        routes = []
+        for route, where in self.routes:
+            reason = route.description or f"rule {route.name!r} matched ({describe_match(route.match)})"
+            decision = Decision(
+                route.name,
+                self._chain(route.cluster, route.adapter, route.fallbacks),
+                reason,
+                budget=_budget(route.latency),
+            )
+            m = route.match
+            routes.append(
+                CompiledRoute(
+                    route,
+                    decision,
+                    where.doc.file,
+                    where.doc.line_of(where.path),
+                    re.compile(m.regex) if m.regex is not None else None,
+                    keyword_pattern(m.keywords) if m.keywords is not None else None,
+                )
+            )
+        # Stable sort: equal priorities keep file order.
+        routes.sort(key=lambda r: -r.route.priority)
+        rules = tuple(r for r in routes if not r.route.target_only)
+        pinned: dict[str, Decision] = {}
+        defaults: dict[str, Decision] = {}
+        for name, (alias, _) in self.models.items():
+            if alias.cluster is not None:
+                chain = self._chain(alias.cluster, alias.adapter, alias.fallbacks)
+                pinned[name] = Decision(
+                    f"model:{name}",
+                    chain,
+                    f"alias {name!r} is pinned to {alias.cluster!r}",
+                    True,
+                    budget=_budget(alias.latency),
+                )
+            else:
+                assert alias.default_route is not None  # the schema guarantees one of the two
+                d = next(r.decision for r in routes if r.route.name == alias.default_route)
+                defaults[name] = replace(d, reason=f"no rule matched; default route of alias {name!r}")
+        classifier = self.classifier[0] if self.classifier else ClassifierSettings()
+        low_confidence = None
+        if classifier.low_confidence_route is not None:
+            d = next(r.decision for r in routes if r.route.name == classifier.low_confidence_route)
+            low_confidence = replace(d, reason="low-confidence route")
+        warnings = tuple(
+            f"cluster {n!r}: endpoint `emulated` is served only with --emulate-missing"
+            for n, (c, _) in self.clusters.items()
+            if isinstance(c, VllmCluster) and any(e.url == "emulated" for e in c.endpoint_specs())
+        )
+        auth = self.singletons.get("auth", (Auth(), None))[0]
+        costs = self.singletons.get("costs", (Costs(), None))[0]
+        cache = self.singletons.get("cache", (ResponseCache(), None))[0]
+        limits = self.singletons.get("limits", (RequestLimits(), None))[0]
+        if not auth.anonymous:
+            warnings += ("auth: anonymous use is off: every request needs a key (ROUTER_KEYS_FILE, ROUTER_API_KEYS)",)
+        return Policy(
+            files=files,
+            auth=auth,
+            costs=costs,
+            cache=cache,
+            limits=limits,
+            budgets=tuple(b for b, _ in self.budgets),
+            locations={
+                **{f"clusters.{n}": (w.doc.file, w.doc.line_of(w.path)) for n, (_, w) in self.clusters.items()},
+                **{k: (w.doc.file, w.doc.line_of(w.path)) for k, (_, w) in self.singletons.items()},
+            },
+            clusters={n: c for n, (c, _) in self.clusters.items()},
+            models={n: a for n, (a, _) in self.models.items()},
+            routes=rules,
+            pinned=pinned,
+            defaults=defaults,
+            classifier=classifier,
+            low_confidence=low_confidence,
+            warnings=warnings,
+        )
+
+
+def _budget(spec: LatencySpec | None) -> LatencyBudget | None:
+    if spec is None or (spec.max_ttft_ms is None and spec.max_latency_ms is None):
+        return None
+    return LatencyBudget(
+        spec.max_ttft_ms / 1000 if spec.max_ttft_ms is not None else None,
+        spec.max_latency_ms / 1000 if spec.max_latency_ms is not None else None,
+    )
+
+
+def describe_match(match: Match) -> str:
+    parts = []
+    for key, value in match.model_dump(exclude_none=True).items():
+        parts.append(f"{key}={value}")
+    return ", ".join(parts) or "matches everything"
