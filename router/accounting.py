@@ -136,7 +136,7 @@ class Accounting:
         adapter = decision.primary.adapter
         keep = adapter if isinstance(cfg, VllmCluster) and adapter in cfg.adapters else None
         reason = f"{decision.reason}; budget {budget!r} exhausted: downgraded to {cluster!r}"
-        return replace(decision, targets=(Target(cluster, keep),), reason=reason, budget=None)
+        return replace(decision, targets=(Target(cluster, keep),), reason=reason, latency=None)
 
     # -- after the answer --------------------------------------------------------------------
     async def settle(

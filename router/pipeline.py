@@ -182,10 +182,10 @@ class Pipeline:
 
     def _plan(self, decision: Decision, upstreams: Upstreams, outcome: RequestOutcome) -> list[Target]:
         """The decision's targets, those predicted over its latency budget moved to the end."""
-        if decision.budget is None:
+        if decision.latency is None:
             return list(decision.targets)
         predictions = [_prediction(upstreams.get(t.cluster)) for t in decision.targets]
-        ordered, deferred = plan.order(decision.targets, decision.budget, predictions)
+        ordered, deferred = plan.order(decision.targets, decision.latency, predictions)
         for target, why in deferred:
             self._skip(outcome, target.cluster, "over_budget", f"deferred, {why}")
         return ordered

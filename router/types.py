@@ -34,7 +34,7 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
-class LatencyBudget:
+class LatencyTargets:
     """A route's soft latency targets, in seconds (None: no target)."""
 
     ttft_s: float | None = None
@@ -50,7 +50,7 @@ class Decision:
     reason: str
     pinned: bool = False
     rule: str | None = None  # the rule that matched; None for pinned aliases and default routes
-    budget: LatencyBudget | None = None
+    latency: LatencyTargets | None = None  # the route's latency targets (not a spend budget)
 
     @property
     def primary(self) -> Target:

@@ -25,7 +25,7 @@ from router.policy.schema import (
 )
 from router.policy.schema import LatencyBudget as LatencySpec
 from router.policy.yamlsrc import KeyPath, SourceDoc, dotted
-from router.types import Decision, LatencyBudget, Target
+from router.types import Decision, LatencyTargets, Target
 
 _T = TypeVar("_T")
 
@@ -130,7 +130,7 @@ class Merged:
                 route.name,
                 self._chain(route.cluster, route.adapter, route.fallbacks),
                 reason,
-                budget=_budget(route.latency),
+                latency=_latency(route.latency),
             )
             m = route.match
             routes.append(
@@ -156,7 +156,7 @@ class Merged:
                     chain,
                     f"alias {name!r} is pinned to {alias.cluster!r}",
                     True,
-                    budget=_budget(alias.latency),
+                    latency=_latency(alias.latency),
                 )
             else:
                 assert alias.default_route is not None  # the schema guarantees one of the two
@@ -200,10 +200,10 @@ class Merged:
         )
 
 
-def _budget(spec: LatencySpec | None) -> LatencyBudget | None:
+def _latency(spec: LatencySpec | None) -> LatencyTargets | None:
     if spec is None or (spec.max_ttft_ms is None and spec.max_latency_ms is None):
         return None
-    return LatencyBudget(
+    return LatencyTargets(
         spec.max_ttft_ms / 1000 if spec.max_ttft_ms is not None else None,
         spec.max_latency_ms / 1000 if spec.max_latency_ms is not None else None,
     )

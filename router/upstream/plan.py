@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from router.types import LatencyBudget, Target
+from router.types import LatencyTargets, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,7 @@ class Prediction:
     queue_s: float = 0.0
 
 
-def miss(budget: LatencyBudget, p: Prediction) -> tuple[str, float] | None:
+def miss(budget: LatencyTargets, p: Prediction) -> tuple[str, float] | None:
     """Why ``p`` is predicted to miss ``budget`` (and by how much it is predicted to take), or None."""
     if budget.ttft_s is not None and p.ttft_p95 is not None:
         predicted = p.ttft_p95 + p.queue_s
@@ -32,7 +32,7 @@ def miss(budget: LatencyBudget, p: Prediction) -> tuple[str, float] | None:
 
 
 def order(
-    targets: Sequence[Target], budget: LatencyBudget | None, predictions: Sequence[Prediction]
+    targets: Sequence[Target], budget: LatencyTargets | None, predictions: Sequence[Prediction]
 ) -> tuple[list[Target], list[tuple[Target, str]]]:
     """Targets predicted within budget first (in the decision's order), then the rest, fastest first;
     and the deferred ones with why. A budget is a preference: a request is never refused for it."""
