@@ -29,7 +29,7 @@ from router.costs import Prices, nano
 from router.errors import BudgetExceeded, StateUnavailable
 from router.policy.schema import VllmCluster
 from router.runtime.state import RouterState, Serving
-from router.state.base import LedgerRow, add_ledger
+from router.state.base import LedgerEntry, add_ledger
 from router.tenancy.auth import Principal
 from router.transport.base import Completion, StreamState
 from router.types import Decision, RequestOutcome, Target, Usage
@@ -69,7 +69,7 @@ class Accounting:
         self.state = state
         # (day, tenant, route, cluster) -> requests, input and output tokens, cost and baseline (nano-dollars),
         # cache hits: the ledger's rows since the last flush.
-        self._ledger: dict[tuple[str, str, str, str], LedgerRow] = {}
+        self._ledger: dict[tuple[str, str, str, str], LedgerEntry] = {}
         self._lock = asyncio.Lock()
         self._settling: set[asyncio.Future[None]] = set()
 
@@ -176,7 +176,7 @@ class Accounting:
         key = (windows.day(time.time()).label, principal.tenant, route, cluster)
         row = self._ledger.get(key)
         if row is None:
-            row = self._ledger[key] = LedgerRow()
+            row = self._ledger[key] = LedgerEntry(*key, requests=0)
         row.requests += 1
         row.input_tokens += usage.input_tokens
         row.output_tokens += usage.output_tokens
@@ -209,13 +209,13 @@ class Accounting:
                 return
             rows, self._ledger = self._ledger, {}
             pending: dict[str, dict[str, int]] = {}
-            for (day, tenant, route, cluster), row in rows.items():
-                add_ledger(pending, row.entry(day, tenant, route, cluster))
+            for row in rows.values():
+                add_ledger(pending, row)
             try:
                 await self.state.store.settle([], pending)
             except StateUnavailable:
                 for key, row in rows.items():  # keep them for the next flush
-                    self._ledger.setdefault(key, LedgerRow()).add(row)
+                    self._ledger.setdefault(key, LedgerEntry(*key, requests=0)).add(row)
 
     async def run(self) -> None:
         while True:

@@ -20,9 +20,10 @@ class Reserved:
     values: tuple[int, ...] = ()  # every counter's value after the reservation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LedgerEntry:
-    """One request's contribution to the day's ledger, under (tenant, route, cluster)."""
+    """The ledger under (day, tenant, route, cluster): one request's contribution, or a process's buffered
+    row of many, added up by name until the next flush."""
 
     day: str
     tenant: str
@@ -35,29 +36,13 @@ class LedgerEntry:
     baseline_nano: int = 0
     cache_hits: int = 0
 
-    def fields(self) -> dict[str, int]:
-        head = SEP.join((self.tenant, self.route, self.cluster))
-        return {f"{head}{SEP}{m}": getattr(self, m) for m in LEDGER_METRICS if getattr(self, m)}
-
-
-@dataclass(slots=True)
-class LedgerRow:
-    """A ledger row being buffered in one process: the metrics of :class:`LedgerEntry`, by name, added up
-    request by request until the next flush."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_nano: int = 0
-    baseline_nano: int = 0
-    cache_hits: int = 0
-
-    def add(self, other: LedgerRow) -> None:
+    def add(self, other: LedgerEntry) -> None:
         for m in LEDGER_METRICS:
             setattr(self, m, getattr(self, m) + getattr(other, m))
 
-    def entry(self, day: str, tenant: str, route: str, cluster: str) -> LedgerEntry:
-        return LedgerEntry(day, tenant, route, cluster, **{m: getattr(self, m) for m in LEDGER_METRICS})
+    def fields(self) -> dict[str, int]:
+        head = SEP.join((self.tenant, self.route, self.cluster))
+        return {f"{head}{SEP}{m}": getattr(self, m) for m in LEDGER_METRICS if getattr(self, m)}
 
 
 Delta = tuple[str, int, int]  # key, amount to add, expire-at (unix seconds)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from router.budgets.plan import Counter
-from router.state.base import LedgerEntry, LedgerRow, StateStore
+from router.state.base import LedgerEntry, StateStore
 from router.state.memory import MemoryStore
 from router.state.redis import RedisStore
 from tests.redis_servers import SHARED_URL
@@ -80,9 +80,8 @@ async def test_the_memory_store_forgets_counters_whose_window_ended() -> None:
 
 
 def test_ledger_rows_add_up_by_name() -> None:
-    row = LedgerRow(requests=1, input_tokens=5, cost_nano=7)
-    row.add(LedgerRow(requests=2, output_tokens=3, cache_hits=1))
-    entry = row.entry("20261202", "t", "r", "c")
+    entry = LedgerEntry("20261202", "t", "r", "c", requests=1, input_tokens=5, cost_nano=7)
+    entry.add(LedgerEntry("20261202", "t", "r", "c", requests=2, output_tokens=3, cache_hits=1))
     assert (entry.requests, entry.input_tokens, entry.output_tokens, entry.cost_nano, entry.cache_hits) == (
         3,
         5,
