@@ -2,6 +2,7 @@
 # The two commands of the README quick start (and of CI):
 #   deploy/dev.sh serve [router serve flags...]   set up .venv, start the proxy with the bundled policies
 #   deploy/dev.sh test  [pytest args...]          set up .venv, run ruff, mypy and the whole test suite
+#   deploy/dev.sh setup                           set up .venv only (what the other two do first)
 # Set-up is idempotent: it reinstalls only when pyproject.toml changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,6 +71,9 @@ case "$cmd" in
     setup
     exec "$VENV/bin/router" serve --policies "$ROOT/policies" --emulate-missing "$@"
     ;;
+  setup)
+    setup
+    ;;
   test)
     setup
     ensure_redis
@@ -85,7 +89,7 @@ case "$cmd" in
     exit "$rc"
     ;;
   *)
-    echo "usage: deploy/dev.sh serve|test [args...]" >&2
+    echo "usage: deploy/dev.sh serve|test|setup [args...]" >&2
     exit 2
     ;;
 esac

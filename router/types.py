@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class RequestFeatures:
-    """What the policy engine may look at. Built once per request by :func:`router.chat.features`."""
+    """What the policy engine may look at. Built once per request by :func:`router.api.chat.features`."""
 
     alias: str
     tenant: str | None

@@ -20,7 +20,6 @@ from numpy.typing import NDArray
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from router.classifier.metrics import CostQuality, TaskScores, cost_quality, task_scores
 from router.classifier.model import (
     TASKS,
     Blocks,
@@ -32,6 +31,7 @@ from router.classifier.model import (
     blocks,
     softmax,
 )
+from router.classifier.scores import CostQuality, TaskScores, cost_quality, task_scores
 from router.classifier.text import PromptView, prompt_view
 
 Vectors = Callable[[Sequence["Row"]], Matrix]

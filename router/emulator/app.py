@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
+from router.api.sse import DONE, encode_event
 from router.emulator.config import EmulatorConfig
-from router.sse import DONE, encode_event
 
 WORDS = ("this", "is", "an", "emulated", "answer", "from", "a", "local", "test", "upstream")
 

@@ -15,16 +15,16 @@ import aiohttp
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
+from router.accounting.prices import price_book
+from router.admin import reload
+from router.classifier import startup
 from router.http import handlers
 from router.http.keys import PIPELINE, STATE
 from router.http.middleware import api_middleware
-from router.pipeline import Pipeline
+from router.pipeline.sequence import Pipeline
 from router.policy.compile import load_policy
-from router.pricing import price_book
 from router.redaction import redact_url
-from router.runtime import classifier, health, reload
-from router.runtime.clusters import EmulatedUpstreams, Upstreams, build_upstreams
-from router.runtime.state import RouterState, Serving
+from router.serving import RouterState, Serving
 from router.settings import Settings
 from router.state.memory import MemoryStore
 from router.state.redis import RedisStore
@@ -32,6 +32,8 @@ from router.state.resilient import ResilientStore
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
 from router.tenancy.keys import load_keys
+from router.upstream import health
+from router.upstream.upstreams import EmulatedUpstreams, Upstreams, build_upstreams
 
 if TYPE_CHECKING:
     from router.classifier.predict import ClassifierModel
@@ -133,9 +135,9 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _classifier_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The classifier, loaded once per process when the policy can use it (see ``classifier.start``)."""
+    """The classifier, loaded once per process when the policy can use it (see ``startup.start``)."""
     state = app[STATE]
-    await classifier.start(state)
+    await startup.start(state)
     try:
         yield
     finally:

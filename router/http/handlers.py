@@ -8,16 +8,15 @@ import time
 import orjson
 from aiohttp import web
 
-from router import usage
-from router.chat import ChatRequest, parse_chat_request
+from router.accounting import usage
+from router.admin.clusters import status
+from router.api.chat import ChatRequest, parse_chat_request
 from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
-from router.explain import document, tenant_view
 from router.http.keys import OUTCOME, PIPELINE, PRINCIPAL, STATE
 from router.http.middleware import is_operator, require_operator, router_headers
-from router.pipeline import Streaming
+from router.offline.explain import document, tenant_view
+from router.pipeline.sequence import Streaming
 from router.policy.engine import explain
-from router.policy.schema import VllmCluster
-from router.runtime.status import status
 from router.telemetry.metrics import CONTENT_TYPE
 
 
@@ -107,14 +106,8 @@ async def readyz(request: web.Request) -> web.Response:
         if c.unavailable_reason is not None:
             clusters[name] = {"ready": False, "reason": c.unavailable_reason}
             continue
-        if isinstance(c.config, VllmCluster):
-            now = c.clock()
-            up = sum(e.available(now) for e in c.endpoints)
-            clusters[name] = {"ready": up > 0, "endpoints_up": up, "endpoints": len(c.endpoints)}
-            reachable |= up > 0
-        else:
-            clusters[name] = {"ready": True, "provider": c.provider}
-            reachable = True
+        clusters[name] = c.readiness(c.clock())
+        reachable |= bool(clusters[name]["ready"])
     if state.classifier is not None:
         classifier = {"status": "failed" if state.classifier.failed else "ready", "error": state.classifier.failed}
     elif state.classifier_error is not None:

@@ -2,8 +2,8 @@
 
 from aiohttp import web
 
-from router.pipeline import Pipeline
-from router.runtime.state import RouterState
+from router.pipeline.sequence import Pipeline
+from router.serving import RouterState
 from router.tenancy.auth import Principal
 from router.types import RequestOutcome
 

@@ -18,10 +18,10 @@ import orjson
 from aiohttp import web
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from router.costs import header as cost_header
+from router.accounting.costs import header as cost_header
 from router.errors import Forbidden, RouterError, Unauthorized
 from router.http.keys import ADMIN_LISTENER, OUTCOME, PRINCIPAL, STATE
-from router.runtime.state import RouterState
+from router.serving import RouterState
 from router.telemetry import names as n
 from router.tenancy.auth import Principal, authenticate, require_admin
 from router.types import RequestOutcome

@@ -115,8 +115,7 @@ class Merged:
                     continue
                 seen.add(n)
                 c = self.clusters[n][0]
-                keep = adapter if isinstance(c, VllmCluster) and adapter in c.adapters else None
-                out.append(Target(n, keep))
+                out.append(Target(n, c.serves_adapter(adapter)))
                 add(c.fallbacks)
 
         add(explicit if explicit is not None else self.clusters[cluster][0].fallbacks)

@@ -152,6 +152,10 @@ class VllmCluster(_Strict):
             for e in self.endpoints
         ]
 
+    def serves_adapter(self, adapter: str | None) -> str | None:
+        """``adapter`` if this cluster serves it (a LoRA of its model), else None: its base model answers."""
+        return adapter if adapter in self.adapters else None
+
 
 class FrontierCluster(_Strict):
     """A frontier API model reached through litellm (provider translation, prices, token counts)."""
@@ -176,6 +180,10 @@ class FrontierCluster(_Strict):
     fallbacks: list[str] = Field(
         default_factory=list, description="Default fallback clusters (see the vLLM cluster's field)."
     )
+
+    def serves_adapter(self, adapter: str | None) -> None:
+        """None: a provider's model has no adapters of ours."""
+        return
 
 
 Cluster = Annotated[VllmCluster | FrontierCluster, Field(discriminator="kind")]

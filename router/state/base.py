@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from router.budgets.plan import Counter
+from router.accounting.budgets import Counter
 
 LEDGER_METRICS = ("requests", "input_tokens", "output_tokens", "cost_nano", "baseline_nano", "cache_hits")
 SEP = "\t"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from router.budgets.plan import Counter
+from router.accounting.budgets import Counter
 from router.state.base import Delta, Ledgers, Reserved
 
 LEDGER_KEEP_S = 400 * 86_400

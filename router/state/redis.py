@@ -19,7 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from router.budgets.plan import Counter
+from router.accounting.budgets import Counter
 from router.state.base import Delta, Ledgers, Reserved
 from router.state.batch import Batcher
 from router.state.memory import LEDGER_KEEP_S

@@ -23,8 +23,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from router.budgets import windows
-from router.budgets.plan import Counter
+from router.accounting import windows
+from router.accounting.budgets import Counter
 from router.errors import StateUnavailable
 from router.state.base import Delta, Ledgers, Reserved
 from router.state.memory import MemoryStore

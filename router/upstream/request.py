@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from router.chat import ChatRequest
+from router.api.chat import ChatRequest
 from router.errors import InvalidRequest
 
 DEADLINE_HEADER = "x-router-timeout-ms"

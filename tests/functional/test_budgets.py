@@ -14,8 +14,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from router.accounting.tokens import TokenCounter
 from router.emulator.app import STATE as EMU
-from router.runtime.tokens import TokenCounter
 from router.tenancy.keys import hash_key
 from tests.conftest import EmulatorFactory, ProxyFactory, chat_body, url
 from tests.redis_servers import SHARED_URL

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from router.admin import reload
 from router.http.keys import STATE
-from router.runtime import reload
 from tests.conftest import BASIC_POLICY, chat_body, url
 
 

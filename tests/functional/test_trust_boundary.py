@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
+from router.admin import reload
 from router.emulator.app import STATE as EMULATOR_STATE
 from router.errors import AttemptFailed, UpstreamRejected
 from router.http.keys import STATE
-from router.runtime import reload
-from router.transport.frontier import classify_failure
+from router.upstream.transport.frontier import classify_failure
 from tests.conftest import Canary, ProxyFactory, chat_body, url
 from tests.faults import fault_app
 from tests.functional.test_errors import assert_openai_error

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from router.classifier.predict import ClassifierModel
-from router.golden import Located, golden_files, load_cases, render, run_cases
-from router.offline import OfflineRouter
+from router.offline.golden import Located, golden_files, load_cases, render, run_cases
+from router.offline.router import OfflineRouter
 from router.policy.compile import load_policy
 
 POLICIES = Path(__file__).parents[2] / "policies"

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from router.fields import CONNECTION, OPERATOR
+from router.api.fields import CONNECTION, OPERATOR
 from tests.integration.conftest import Spawn, free_port, wait_http
 
 pytestmark = pytest.mark.integration

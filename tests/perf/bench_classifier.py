@@ -64,9 +64,9 @@ def pct(xs: list[float], p: float) -> float:
 
 
 async def in_process(n_latency: int, n_throughput: int) -> None:
+    from router.classifier.service import ClassifierRuntime, load_in, worker
     from router.classifier.text import prompt_view
     from router.policy.compile import load_policy
-    from router.runtime.classify import ClassifierRuntime, load_in, worker
     from router.telemetry.metrics import Metrics
 
     rng = random.Random(7)

@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.perf.bench_request_checks
 
 Prints, for a one-message request (the bench rig's) and a 20-message conversation with tools, the time
-of each step of ``router.chat.parse_chat_request``: the allowlist (``extra_body`` flattening and the
+of each step of ``router.api.chat.parse_chat_request``: the allowlist (``extra_body`` flattening and the
 field check), the bounds (counts and JSON depth), the typed validation, and the whole parse.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from router.chat import ChatCompletionRequest, check_bounds, parse_chat_request
-from router.fields import check_fields, flatten_extra_body
+from router.api.chat import ChatCompletionRequest, check_bounds, parse_chat_request
+from router.api.fields import check_fields, flatten_extra_body
 from router.policy.schema_limits import RequestLimits
 
 SMALL: dict[str, Any] = {"model": "bench-model", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16}

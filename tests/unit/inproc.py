@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from router.accounting.prices import price_book
 from router.policy.compile import compile_texts
 from router.policy.schema import VllmCluster
-from router.pricing import price_book
-from router.runtime.clusters import ClusterRuntime, Upstreams
-from router.runtime.endpoints import Endpoint
-from router.runtime.state import RouterState, Serving
+from router.serving import RouterState, Serving
 from router.settings import Settings
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
 from router.tenancy.keys import KeyStore
-from router.transport.mock import MockTransport
+from router.upstream.cluster import ClusterRuntime
+from router.upstream.endpoints import Endpoint
+from router.upstream.kinds import cluster_runtime
+from router.upstream.transport.mock import MockTransport
+from router.upstream.upstreams import Upstreams
 
 POLICY = """
 version: 1
@@ -47,7 +49,7 @@ def inproc_state(transports: dict[str, MockTransport], policy_text: str = POLICY
     for name, cfg in policy.clusters.items():
         specs = cfg.endpoint_specs() if isinstance(cfg, VllmCluster) else []
         url = specs[0].url if specs else f"http://{name}.internal/v1"
-        runtime = ClusterRuntime(name, cfg, transports[name], [Endpoint.parse(url)], api_key=None)
+        runtime = cluster_runtime(name, cfg, transports[name], [Endpoint.parse(url)], api_key=None)
         runtime.default_max_tokens = policy.output_cap(name)
         clusters[name] = runtime
     serving = Serving(policy, Upstreams(clusters), price_book(policy), KeyStore({}))

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from router.budgets.plan import Counter
+from router.accounting.budgets import Counter
 from router.errors import StateUnavailable
 from router.state.base import LedgerEntry
 from router.state.redis import RedisStore

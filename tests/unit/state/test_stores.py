@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from router.budgets.plan import Counter
+from router.accounting.budgets import Counter
 from router.state.base import LedgerEntry, StateStore
 from router.state.memory import MemoryStore
 from router.state.redis import RedisStore

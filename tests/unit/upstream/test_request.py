@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.chat import parse_chat_request
+from router.api.chat import parse_chat_request
 from router.errors import InvalidRequest
 from router.upstream.request import affinity_key, deadline_of
 

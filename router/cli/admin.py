@@ -1,0 +1,115 @@
+"""The ``router`` commands for operators: ``status``, ``usage`` (a running proxy's admin API) and ``keys``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def _admin_get(args: argparse.Namespace, path: str) -> object | None:
+    """GET an admin endpoint of a running proxy; None (after printing why) on failure."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = args.url.rstrip("/") + path
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {args.key}"} if args.key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as resp:
+            doc: object = json.loads(resp.read())
+            return doc
+    except urllib.error.HTTPError as exc:
+        print(f"error: {url}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:300]}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"error: {url}: {exc}", file=sys.stderr)
+    return None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from router.cli.status_table import render
+
+    doc = _admin_get(args, "/v1/admin/clusters")
+    if not isinstance(doc, dict):
+        return 1
+    print(json.dumps(doc, indent=2) if args.json else render(doc))
+    return 0
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    import json
+    import urllib.parse
+
+    from router.accounting.usage import render
+
+    query = {"window": args.window, "group_by": args.group_by}
+    if args.date:
+        query["date"] = args.date
+    doc = _admin_get(args, "/v1/admin/usage?" + urllib.parse.urlencode(query))
+    if not isinstance(doc, dict):
+        return 1
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"{doc['window']} {doc['days'][0]}..{doc['days'][1]} (UTC)")
+        print(render(doc))
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from router.tenancy.keys import hash_key, new_key
+
+    key = new_key()
+    print(f"key (shown once; give it to the service, store it nowhere else): {key}", file=sys.stderr)
+    entry = [f'  - sha256: "{hash_key(key)}"', f"    tenant: {args.tenant}"]
+    if args.name:
+        entry.append(f"    name: {args.name}")
+    if args.admin:
+        entry.append("    admin: true")
+    if args.expires:
+        entry.append(f"    expires: {args.expires}")
+    print("\n".join(entry))
+    return 0
+
+
+def cmd_keys_hash(args: argparse.Namespace) -> int:
+    from router.tenancy.keys import hash_key
+
+    key = sys.stdin.readline().strip()
+    if not key:
+        print("error: give the key on standard input", file=sys.stderr)
+        return 1
+    print(hash_key(key))
+    return 0
+
+
+def _admin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default=os.environ.get("ROUTER_URL", "http://127.0.0.1:8080"), help="the proxy")
+    p.add_argument("--key", default=os.environ.get("ROUTER_ADMIN_KEY"), help="admin key (or ROUTER_ADMIN_KEY)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds")
+
+
+def add_admin_commands(sub: Any) -> None:
+    st = sub.add_parser("status", help="clusters, endpoints, health, ejections and latency of a running proxy")
+    _admin_args(st)
+    st.set_defaults(func=cmd_status)
+    us = sub.add_parser("usage", help="spend, tokens and savings of a running proxy's tenants, routes, clusters")
+    _admin_args(us)
+    us.add_argument("--window", choices=["day", "month"], default="day", help="a UTC day or month")
+    us.add_argument("--date", help="YYYYMMDD (day) or YYYYMM (month); default: the current one")
+    us.add_argument("--group-by", default="tenant,route,cluster", help="any of tenant,route,cluster")
+    us.set_defaults(func=cmd_usage)
+    keys = sub.add_parser("keys", help="API keys: make one, or hash one")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kn = ksub.add_parser("new", help="make a key; prints it once, and its keys-file entry")
+    kn.add_argument("--tenant", required=True)
+    kn.add_argument("--name", default="", help="a label for logs and metrics")
+    kn.add_argument("--admin", action="store_true", help="may use the admin API")
+    kn.add_argument("--expires", help="UTC date YYYY-MM-DD")
+    kn.set_defaults(func=cmd_keys_new)
+    kh = ksub.add_parser("hash", help="print the SHA-256 of a key read from standard input")
+    kh.set_defaults(func=cmd_keys_hash)

@@ -1,0 +1,156 @@
+"""The life of a request, in order. This module owns the sequence; each stage is handed what it needs
+and lives in its own package (docs/life-of-a-request.md walks the same table)::
+
+    classify     router.classifier.stage        features, then the classifier (micro-batched; skipped for
+                                                pinned aliases and policies that never look at it; on
+                                                failure the rules run without it)
+    decide       router.policy.engine           the route, its targets and latency targets (pure)
+    deadline     router.upstream.request        the caller's x-router-timeout-ms cuts every later wait
+    cache        router.accounting.stage        deterministic requests, exact match per tenant
+    reserve      router.accounting.stage        every budget that applies, in one atomic step; an
+                                                exhausted one denies (429) or downgrades the route
+    failover     router.pipeline.failover       targets in order (those predicted over the latency
+                                                targets last), each under a Lease on its cluster
+                                                (router.upstream.cluster: breaker slot, endpoint choice
+                                                by kind, retry budget); a panic pass if nothing could try
+    attempt      router.pipeline.attempts       one upstream call, its CLIENT span, what its outcome
+                                                teaches the cluster (ejection, cooldown, latency)
+    relay        router.pipeline.attempts       a stream's events as they arrive; a break after the first
+                                                byte ends it with an SSE error event and [DONE]
+    settle       router.accounting.stage        cost and baseline, the reservation settled, the ledger
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import orjson
+from opentelemetry import trace
+
+from router.accounting.stage import Accounting
+from router.api.chat import ChatRequest
+from router.classifier.stage import Classified, classify_request
+from router.pipeline.attempts import Attempts, OpenStream, StreamTail
+from router.pipeline.failover import Failover
+from router.policy.compiled import Policy
+from router.policy.engine import decide
+from router.serving import RouterState
+from router.telemetry import names as n
+from router.tenancy.auth import Principal
+from router.types import RequestOutcome, Usage
+from router.upstream.request import deadline_of
+from router.upstream.transport.base import Completion, StreamState
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """An answer that streams: the open upstream stream, and what accounting does at its end."""
+
+    opened: OpenStream
+    tail: StreamTail
+
+
+class Pipeline:
+    def __init__(self, state: RouterState) -> None:
+        self.state = state
+        self.attempts = Attempts(state)
+        self.failover = Failover(self.attempts, state.metrics)
+        self.accounting = Accounting(state)
+
+    async def relay(
+        self, streaming: Streaming, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
+    ) -> None:
+        await self.attempts.relay(streaming.opened, streaming.tail, write, outcome)
+
+    async def abandon(self, streaming: Streaming) -> None:
+        await self.attempts.abandon(streaming.opened, streaming.tail)
+
+    async def classify(
+        self, chat: ChatRequest, headers: Mapping[str, str], policy: Policy, tenant: str | None, force: bool = False
+    ) -> Classified:
+        """The classify stage (``force``: even if no rule would look, for explain)."""
+        st = self.state
+        return await classify_request(
+            chat, headers, tenant, policy, st.classifier, st.classifier_error, st.metrics, force
+        )
+
+    # -- stages up to the first byte ---------------------------------------------------------
+    async def open(
+        self, chat: ChatRequest, headers: Mapping[str, str], outcome: RequestOutcome, principal: Principal
+    ) -> Completion | Streaming:
+        serving = self.state.serving
+        tracer = self.state.tracing.tracer
+        outcome.alias, outcome.stream = chat.alias, chat.stream
+        deadline = deadline_of(headers, time.monotonic())
+        decision = serving.policy.pinned.get(chat.alias)
+        if decision is None:
+            with tracer.start_as_current_span(n.SPAN_CLASSIFY) as span:
+                c = await self.classify(chat, headers, serving.policy, principal.tenant)
+                feats = c.features
+                outcome.task, outcome.complexity = feats.task, feats.complexity
+                if span.is_recording():
+                    _classify_attributes(span, c)
+            with tracer.start_as_current_span(n.SPAN_DECIDE) as span:
+                decision = decide(serving.policy, feats)
+                if span.is_recording():
+                    span.set_attributes({n.ROUTER_ROUTE: decision.route, n.ROUTER_REASON: decision.reason})
+        outcome.route, outcome.reason = decision.route, decision.reason
+        acc = self.accounting
+        cache_key = acc.cache_key(principal, chat)
+        if cache_key is not None:
+            hit = await acc.cache_get(cache_key, outcome)
+            outcome.cache = "miss" if hit is None else "hit"
+            if hit is not None:
+                await acc.settle(serving, principal, None, outcome, hit.usage, cache_hit=True)
+                return hit
+        decision, reservation = await acc.reserve(serving, principal, decision, chat, outcome)
+        try:
+            result = await self.failover.run(serving.upstreams, chat, headers, decision, outcome, deadline)
+        except BaseException:
+            await acc.settle(serving, principal, reservation, outcome, None)  # release what was reserved
+            raise
+        if isinstance(result, Completion):
+            await acc.settle(serving, principal, reservation, outcome, result.usage or Usage())
+            if cache_key is not None:
+                await acc.cache_put(cache_key, result, outcome)
+            return result
+        prices, baseline = acc.prices(serving, result.cluster.name), serving.prices.baseline
+
+        async def usage_of(st: StreamState) -> Usage:
+            return await acc.stream_usage(chat, st)
+
+        def before_done(usage: Usage) -> bytes:
+            # Headers went out with the first byte; a stream's cost is known only at its end. SSE comments
+            # are ignored by OpenAI SDKs and EventSource alike.
+            cost = {"cost_usd": prices.cost(usage), "baseline_cost_usd": baseline.cost(usage)}
+            return b": router-cost " + orjson.dumps(cost) + b"\n\n"
+
+        async def finish(usage: Usage) -> None:
+            await acc.settle(serving, principal, reservation, outcome, usage)
+
+        return Streaming(result, StreamTail(usage_of, before_done, finish))
+
+
+def _classify_attributes(span: trace.Span, c: Classified) -> None:
+    feats = c.features
+    span.set_attributes(
+        {
+            n.ROUTER_FEATURE_PROMPT_TOKENS: feats.prompt_tokens,
+            n.ROUTER_FEATURE_HAS_TOOLS: feats.has_tools,
+            n.ROUTER_FEATURE_HAS_IMAGES: feats.has_images,
+            n.ROUTER_CLASSIFIER: c.status,
+        }
+    )
+    if c.result is not None:
+        span.set_attributes(
+            {
+                n.ROUTER_TASK: c.result.task,
+                n.ROUTER_TASK_CONFIDENCE: c.result.confidence,
+                n.ROUTER_TASK_SOURCE: c.result.source,
+                n.ROUTER_COMPLEXITY: c.result.complexity,
+            }
+        )
+    if c.error is not None:
+        span.set_attribute(n.ROUTER_CLASSIFIER_ERROR, c.error)

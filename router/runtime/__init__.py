@@ -1,1 +1,0 @@
-"""Runtime adapters: live clusters and transports, health checks, emulated upstreams, policy reload."""

@@ -1,0 +1,146 @@
+"""Active health checks of vLLM endpoints (``GET /health``) and scrapes of their ``/metrics``.
+
+One loop for the whole proxy ticks a few times a second and starts, for each endpoint whose check or
+scrape is due (per its cluster's ``health_check`` intervals), a probe that runs on its own; a slow
+endpoint never delays the others. An endpoint is marked down after ``unhealthy_threshold`` failed
+probes in a row and up again after ``healthy_threshold`` passed ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from router.policy.schema import HealthCheck
+from router.telemetry.scrape import vllm_load
+from router.upstream.cluster import ClusterRuntime
+from router.upstream.endpoints import Endpoint
+from router.upstream.upstreams import Upstreams
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+
+
+def root_url(endpoint: Endpoint, path: str) -> str:
+    base = endpoint.url
+    return (base[: -len("/v1")] if base.endswith("/v1") else base) + path
+
+
+def health_url(endpoint: Endpoint, path: str = "/health") -> str:
+    return root_url(endpoint, path)
+
+
+async def probe(
+    session: aiohttp.ClientSession, endpoint: Endpoint, timeout_s: float = 2.0, path: str = "/health"
+) -> bool:
+    try:
+        async with session.get(health_url(endpoint, path), timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+            return resp.status == 200
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return False
+
+
+def apply_probe(cluster: str, endpoint: Endpoint, ok: bool, hc: HealthCheck) -> None:
+    """Count a probe result; flip the endpoint's state after the configured number in a row."""
+    if ok:
+        endpoint.check_failures = 0
+        endpoint.check_successes += 1
+        if not endpoint.healthy and endpoint.check_successes >= hc.healthy_threshold:
+            endpoint.healthy = True
+            log.warning("endpoint %s of cluster %s is up again (health check)", endpoint.label, cluster)
+    else:
+        endpoint.check_successes = 0
+        endpoint.check_failures += 1
+        if endpoint.healthy and endpoint.check_failures >= hc.unhealthy_threshold:
+            endpoint.healthy = False
+            log.warning("endpoint %s of cluster %s is DOWN (health check)", endpoint.label, cluster)
+
+
+async def scrape(session: aiohttp.ClientSession, endpoint: Endpoint, hc: HealthCheck, now: Callable[[], float]) -> None:
+    try:
+        timeout = aiohttp.ClientTimeout(total=hc.timeout_s)
+        async with session.get(root_url(endpoint, hc.metrics_path), timeout=timeout) as resp:
+            if resp.status != 200:
+                return
+            page = await resp.read()
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return
+    load = vllm_load(page)
+    s = endpoint.scraped
+    s.running, s.waiting, s.kv, s.at = load.running, load.waiting, load.kv, now()
+
+
+@dataclass
+class HealthChecker:
+    session: aiohttp.ClientSession
+    clock: Callable[[], float] = time.monotonic
+    _next: dict[tuple[str, str], float] = field(default_factory=dict)
+    _running: set[asyncio.Task[None]] = field(default_factory=set)
+    _busy: set[tuple[str, str]] = field(default_factory=set)
+
+    async def check_all(self, upstreams: Upstreams) -> None:
+        """Probe and scrape every vLLM endpoint once, now (start-up), and wait for the answers. An endpoint
+        starts as its first probe finds it (no threshold: nothing is known of it before)."""
+        jobs = []
+        for c in upstreams.clusters.values():
+            hc = c.health_check
+            if hc is None:
+                continue
+            for e in c.endpoints:
+                jobs.append(self._health(c, e, hc, first=True))
+                if hc.metrics_interval_s:
+                    jobs.append(scrape(self.session, e, hc, self.clock))
+        await asyncio.gather(*jobs)
+
+    def tick(self, upstreams: Upstreams) -> None:
+        now = self.clock()
+        for c in upstreams.clusters.values():
+            hc = c.health_check
+            if hc is None:
+                continue
+            for e in c.endpoints:
+                if self._due(("health", e.url), now, hc.interval_s):
+                    self._run(("health", e.url), self._health(c, e, hc))
+                if hc.metrics_interval_s and self._due(("metrics", e.url), now, hc.metrics_interval_s):
+                    self._run(("metrics", e.url), scrape(self.session, e, hc, self.clock))
+
+    def _due(self, key: tuple[str, str], now: float, interval: float) -> bool:
+        """Whether a probe is due (and none of the same kind for the endpoint is still running)."""
+        if key in self._busy or now < self._next.get(key, 0.0):
+            return False
+        self._next[key] = now + interval
+        return True
+
+    def _run(self, key: tuple[str, str], job: Coroutine[Any, Any, None]) -> None:
+        self._busy.add(key)
+        task = asyncio.ensure_future(job)
+        self._running.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._running.discard(t)
+            self._busy.discard(key)
+
+        task.add_done_callback(done)
+
+    async def _health(self, cluster: ClusterRuntime, endpoint: Endpoint, hc: HealthCheck, first: bool = False) -> None:
+        ok = await probe(self.session, endpoint, hc.timeout_s, hc.path)
+        if first:
+            endpoint.healthy = ok
+        apply_probe(cluster.name, endpoint, ok, hc)
+
+    async def run(self, upstreams: Callable[[], Upstreams]) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.tick(upstreams())
+
+    async def stop(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""How one attempt reaches an upstream: vLLM over aiohttp, frontier APIs through litellm, an in-process mock."""

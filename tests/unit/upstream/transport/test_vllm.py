@@ -1,0 +1,93 @@
+"""The direct transport against a real emulator on a real port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from router.errors import AttemptFailed, UpstreamRejected
+from router.policy.schema import Timeouts
+from router.upstream.transport.base import StreamBroken, UpstreamCall
+from router.upstream.transport.vllm import VllmTransport
+from tests.conftest import url
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[VllmTransport]:
+    async with aiohttp.ClientSession() as session:
+        yield VllmTransport(session)
+
+
+def call(endpoint: str, stream: bool = False, model: str = "m", **body: Any) -> UpstreamCall:
+    return UpstreamCall(
+        cluster="c",
+        endpoint=endpoint,
+        upstream_model=model,
+        body={"model": "alias", "messages": [{"role": "user", "content": "hi"}], **body},
+        stream=stream,
+        include_usage=False,
+        headers={"x-request-id": "r1"},
+        timeouts=Timeouts(connect_s=0.5, first_byte_s=0.5, total_s=2),
+    )
+
+
+async def test_complete(emulator: Any, transport: VllmTransport) -> None:
+    server = await emulator(model="m")
+    c = await transport.complete(call(url(server), max_tokens=3))
+    assert c.usage is not None
+    assert c.usage.output_tokens == 3
+    assert c.response_model == "m"
+
+
+async def test_stream_first_event_then_the_rest(emulator: Any, transport: VllmTransport) -> None:
+    server = await emulator(model="m")
+    s = await transport.stream(call(url(server), stream=True))
+    events = [e async for e in s.events()]
+    await s.aclose()
+    assert events[-1] == b"data: [DONE]\n\n"
+    assert s.state.usage is not None
+    assert s.state.usage.output_tokens == 16
+    assert all(b'"usage":{' not in e for e in events)
+
+
+async def test_status_mapping(emulator: Any, transport: VllmTransport) -> None:
+    server = await emulator(model="m")
+    with pytest.raises(AttemptFailed) as info:
+        await transport.complete(call(url(server), model="unknown-lora"))
+    assert (info.value.kind, info.value.retriable) == ("http_404", True)
+    bad = await emulator(model="m", failure_rate=1.0, failure_status=422)
+    with pytest.raises(UpstreamRejected) as rejected:
+        await transport.complete(call(url(bad)))
+    assert rejected.value.status == 422
+    down = await emulator(model="m", failure_rate=1.0, failure_status=503)
+    with pytest.raises(AttemptFailed, match="HTTP 503"):
+        await transport.stream(call(url(down), stream=True))
+
+
+async def test_connect_and_timeout_failures(emulator: Any, transport: VllmTransport) -> None:
+    with pytest.raises(AttemptFailed) as info:
+        await transport.complete(call("http://127.0.0.1:9/v1"))
+    assert info.value.kind == "connect"
+    slow = await emulator(model="m", latency_ms=2000, ttft_ms=2000)
+    for stream in (False, True):
+        with pytest.raises(AttemptFailed) as timed:
+            await (transport.stream if stream else transport.complete)(call(url(slow), stream=stream))
+        assert (timed.value.kind, timed.value.timeout) == ("timeout", True)
+
+
+async def test_break_after_first_event_is_stream_broken(emulator: Any, transport: VllmTransport) -> None:
+    server = await emulator(model="m", break_stream_rate=1.0)
+    s = await transport.stream(call(url(server), stream=True))
+    got: list[bytes] = []
+
+    async def drain() -> None:
+        async for e in s.events():
+            got.append(e)
+
+    with pytest.raises(StreamBroken):
+        await drain()
+    await s.aclose()
+    assert got
