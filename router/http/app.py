@@ -16,10 +16,11 @@ from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
 from router.accounting.prices import price_book
+from router.accounting.stage import Accounting
 from router.admin import reload
 from router.classifier import startup
 from router.http import handlers
-from router.http.keys import PIPELINE, STATE
+from router.http.keys import ACCOUNTING, PIPELINE, STATE
 from router.http.middleware import api_middleware
 from router.pipeline.sequence import Pipeline
 from router.policy.compile import load_policy
@@ -72,7 +73,8 @@ def create_app(
     metrics.policy_loaded_at.set(time.time())
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     app[STATE] = state
-    app[PIPELINE] = Pipeline(state)
+    app[ACCOUNTING] = accounting = Accounting(state)
+    app[PIPELINE] = Pipeline(state, accounting)
     app.on_response_prepare.append(no_banner)
     app.cleanup_ctx.extend(
         [_tracing_ctx, _state_ctx, _classifier_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx, _settled_ctx]
@@ -124,7 +126,7 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     else:
         state.store = MemoryStore()
         log.info("state store: in memory (this process only; set ROUTER_REDIS_URL to share it)")
-    accounting = app[PIPELINE].accounting
+    accounting = app[ACCOUNTING]
     task = asyncio.create_task(accounting.run(), name="ledger-flush")
     try:
         yield

@@ -12,7 +12,7 @@ from router.accounting import usage
 from router.admin.clusters import status
 from router.api.chat import ChatRequest, parse_chat_request
 from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
-from router.http.keys import OUTCOME, PIPELINE, PRINCIPAL, STATE
+from router.http.keys import ACCOUNTING, OUTCOME, PIPELINE, PRINCIPAL, STATE
 from router.http.middleware import is_operator, require_operator, router_headers
 from router.offline.explain import document, tenant_view
 from router.pipeline.sequence import Streaming
@@ -138,7 +138,7 @@ async def admin_usage(request: web.Request) -> web.Response:
     q = request.query
     days = usage.days_for(q.get("window", "day"), q.get("date"), time.time())
     group_by = usage.group_keys(q.get("group_by"))
-    await request.app[PIPELINE].accounting.flush()  # this replica's latest requests too
+    await request.app[ACCOUNTING].flush()  # this replica's latest requests too
     ledgers = await request.app[STATE].store.ledger(days)
     doc = usage.report(ledgers, group_by)
     doc.update(window=q.get("window", "day"), days=[days[0], days[-1]])

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import orjson
 from opentelemetry import trace
 
+from router.accounting.ledger import Costed
 from router.accounting.stage import Accounting
 from router.api.chat import ChatRequest
 from router.classifier.stage import Classified, classify_request
@@ -53,11 +54,11 @@ class Streaming:
 
 
 class Pipeline:
-    def __init__(self, state: RouterState) -> None:
+    def __init__(self, state: RouterState, accounting: Accounting | None = None) -> None:
         self.state = state
         self.attempts = Attempts(state)
         self.failover = Failover(self.attempts, state.metrics)
-        self.accounting = Accounting(state)
+        self.accounting = accounting if accounting is not None else Accounting(state)
 
     async def relay(
         self, streaming: Streaming, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
@@ -97,24 +98,28 @@ class Pipeline:
                 if span.is_recording():
                     span.set_attributes({n.ROUTER_ROUTE: decision.route, n.ROUTER_REASON: decision.reason})
         outcome.route, outcome.reason = decision.route, decision.reason
-        acc = self.accounting
-        cache_key = acc.cache_key(principal, chat)
+        acc, policy = self.accounting, serving.policy
+        cache_key = acc.cache.key(policy.cache, principal.tenant, chat)
         if cache_key is not None:
-            hit = await acc.cache_get(cache_key, outcome)
+            hit = await acc.cache.get(cache_key)
             outcome.cache = "miss" if hit is None else "hit"
             if hit is not None:
-                await acc.settle(serving, principal, None, outcome, hit.usage, cache_hit=True)
-                return hit
-        decision, reservation = await acc.reserve(serving, principal, decision, chat, outcome)
+                outcome.cluster, outcome.upstream_model = hit.cluster, hit.model
+                usage = hit.completion.usage
+                _costed(outcome, await acc.settle(serving, principal, None, outcome.route, hit.cluster, usage, True))
+                return hit.completion
+        decision, reservation = await acc.reserve(serving, principal, decision, chat)
+        outcome.route, outcome.reason = decision.route, decision.reason
         try:
             result = await self.failover.run(serving.upstreams, chat, headers, decision, outcome, deadline)
-        except BaseException:
-            await acc.settle(serving, principal, reservation, outcome, None)  # release what was reserved
+        except BaseException:  # release what was reserved
+            await acc.settle(serving, principal, reservation, outcome.route, outcome.cluster, None)
             raise
         if isinstance(result, Completion):
-            await acc.settle(serving, principal, reservation, outcome, result.usage or Usage())
+            usage = result.usage or Usage()
+            _costed(outcome, await acc.settle(serving, principal, reservation, outcome.route, outcome.cluster, usage))
             if cache_key is not None:
-                await acc.cache_put(cache_key, result, outcome)
+                await acc.cache.put(policy.cache, cache_key, result, outcome.cluster or "none", outcome.upstream_model)
             return result
         prices, baseline = acc.prices(serving, result.cluster.name), serving.prices.baseline
 
@@ -128,9 +133,14 @@ class Pipeline:
             return b": router-cost " + orjson.dumps(cost) + b"\n\n"
 
         async def finish(usage: Usage) -> None:
-            await acc.settle(serving, principal, reservation, outcome, usage)
+            _costed(outcome, await acc.settle(serving, principal, reservation, outcome.route, outcome.cluster, usage))
 
         return Streaming(result, StreamTail(usage_of, before_done, finish))
+
+
+def _costed(outcome: RequestOutcome, costed: Costed | None) -> None:
+    if costed is not None:
+        outcome.cost_usd, outcome.baseline_cost_usd = costed.cost_usd, costed.baseline_usd
 
 
 def _classify_attributes(span: trace.Span, c: Classified) -> None:
