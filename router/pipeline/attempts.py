@@ -18,8 +18,9 @@ from router.serving import RouterState
 from router.telemetry import names as n
 from router.telemetry.spans import choices_json, request_attributes, response_attributes
 from router.types import AttemptRecord, RequestOutcome, Target, Usage
-from router.upstream.cluster import ClusterRuntime, Lease
+from router.upstream.cluster import ClusterRuntime
 from router.upstream.endpoints import Endpoint
+from router.upstream.lease import Lease
 from router.upstream.outlier import Ejection
 from router.upstream.transport.base import Completion, EventStream, StreamBroken, StreamState, UpstreamCall
 

@@ -18,7 +18,8 @@ from router.telemetry import names as n
 from router.telemetry.metrics import Metrics
 from router.types import Decision, RequestOutcome, Target
 from router.upstream import ordering
-from router.upstream.cluster import ClusterRuntime, Lease, Refusal
+from router.upstream.cluster import ClusterRuntime
+from router.upstream.lease import Lease, Refusal
 from router.upstream.limits import retry_after
 from router.upstream.request import DEADLINE_HEADER, affinity_key
 from router.upstream.transport.base import Completion

@@ -1,6 +1,7 @@
 """One live cluster: its circuit breaker (in-flight slots, pending waiters, retry budget), its endpoints
 and what it has learnt of them (ejections, latency estimates), and the :class:`Lease` a request holds on it.
 
+A request's hold on it, from admission to its last attempt, is a :class:`~router.upstream.lease.Lease`.
 A cluster is one of two kinds (:mod:`router.upstream.kinds`): a self-hosted pool of replicas, or a
 frontier API behind litellm. Both are a :class:`ClusterRuntime`; what differs between them (how an
 endpoint is chosen, how a failure counts, whether health checks run) is a method each kind implements.
@@ -22,6 +23,7 @@ from router.errors import AttemptFailed
 from router.policy.schema import FrontierCluster, HealthCheck, VllmCluster
 from router.upstream.endpoints import Endpoint
 from router.upstream.estimate import Estimate
+from router.upstream.lease import Candidates, Lease, Pick, Refusal
 from router.upstream.limits import retries_allowed
 from router.upstream.outlier import Ejection, EjectionRule
 from router.upstream.transport.base import Transport
@@ -29,87 +31,6 @@ from router.upstream.transport.base import Transport
 # How a request got no slot: the cluster was full and no one may wait, the pending queue was full too,
 # or it waited as long as it could.
 FULL, PENDING_FULL, PENDING_TIMEOUT = "full", "pending_full", "pending_timeout"
-
-
-@dataclass(frozen=True, slots=True)
-class Candidates:
-    endpoints: list[Endpoint]
-    why: str = ""  # when there are none
-    down_only: bool = False  # some are left out only because health checks call them down (panic may try)
-
-
-@dataclass(frozen=True, slots=True)
-class Pick:
-    endpoint: Endpoint | None
-    affinity: bool = False
-    why_none: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a cluster takes no (further) attempt of a request. ``reason`` is the spill-over metric's label;
-    ``public``, when set, is what the client hears instead of ``detail`` (the operator's business)."""
-
-    reason: str
-    detail: str
-    public: str | None = None
-    back_in: float | None = None  # seconds until it may take requests again (for Retry-After)
-    down_only: bool = False  # refused only because health checks call its endpoints down
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """The endpoint of a request's next attempt on a cluster."""
-
-    endpoint: Endpoint
-    retry: bool  # a second or later attempt on this cluster: it holds a retry slot until done()
-
-
-@dataclass
-class Lease:
-    """A request's hold on one cluster, from admission to its last attempt: the in-flight slot (given back
-    once, by :meth:`release`), the endpoints tried so far, and the retry slot of each attempt after the
-    first. A stream that opens keeps the lease until its relay ends."""
-
-    cluster: ClusterRuntime
-    adapter: str | None
-    tried: set[str]
-    panic: bool
-    found: Candidates
-    attempts: int = 0
-    _retrying: bool = False
-    _released: bool = False
-
-    def next(self, affinity: bytes | None) -> Step | Refusal:
-        """The endpoint of the next attempt, or why there is none: every attempt used, no endpoint left,
-        or the cluster's retry budget spent."""
-        c = self.cluster
-        if self.attempts >= c.max_attempts:
-            return Refusal("failed", f"{c.max_attempts} attempt(s) failed")
-        pick = c.pick(self.adapter, affinity, self.tried, self.panic, self.found if self.attempts == 0 else None)
-        if pick.endpoint is None:
-            return Refusal("no_endpoint", pick.why_none)
-        # A retry is a second attempt on the same cluster (its retry budget); moving on to a fallback
-        # cluster is failover, bounded by that cluster's own in-flight limit.
-        retry = self.attempts > 0
-        if retry:
-            if not c.try_retry():
-                return Refusal("retry_budget", f"retry budget spent ({c.retries} in flight)")
-            self._retrying = True
-        self.attempts += 1
-        self.tried.add(pick.endpoint.url)
-        return Step(pick.endpoint, retry)
-
-    def done(self) -> None:
-        """The attempt is over (answered or failed): give its retry slot back."""
-        if self._retrying:
-            self._retrying = False
-            self.cluster.end_retry()
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self.cluster.release()
 
 
 @dataclass

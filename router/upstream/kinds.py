@@ -17,8 +17,9 @@ from typing import Any
 from router.errors import AttemptFailed
 from router.policy.schema import FrontierCluster, HealthCheck, VllmCluster
 from router.upstream import balance
-from router.upstream.cluster import Candidates, ClusterRuntime, Pick
+from router.upstream.cluster import ClusterRuntime
 from router.upstream.endpoints import Endpoint
+from router.upstream.lease import Candidates, Pick
 from router.upstream.outlier import Ejection, EjectionRule, may_eject
 from router.upstream.transport.base import Transport
 

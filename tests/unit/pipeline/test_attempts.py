@@ -11,7 +11,8 @@ from router.api.chat import parse_chat_request
 from router.errors import AttemptFailed, UpstreamRejected
 from router.pipeline.attempts import Attempts
 from router.types import RequestOutcome, Target
-from router.upstream.cluster import ClusterRuntime, Lease
+from router.upstream.cluster import ClusterRuntime
+from router.upstream.lease import Lease
 from router.upstream.transport.base import Completion, UpstreamCall
 from router.upstream.transport.mock import MockTransport
 from tests.unit.inproc import inproc_state

@@ -1,0 +1,60 @@
+"""``router train`` and ``router eval``: the classifier's heads from labelled JSONL, and their scores. The
+work is in :mod:`router.cli.classifier`, imported only when one of these runs (it loads the encoder)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from router.cli.classifier import Selection, run_train
+
+    selection = Selection(holdout=args.holdout, exclude_sources=args.exclude_source)
+    try:
+        print(run_train(args.data, args.out, selection, None if args.no_cache else args.cache))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from router.cli.classifier import Selection, run_eval
+
+    selection = Selection(holdout=args.holdout, sources=args.source)
+    try:
+        print(run_eval(args.data, args.artifact, selection, None if args.no_cache else args.cache, args.hard_source))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    from router.classifier.paths import DEFAULT_CACHE
+
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="JSONL files (see router/classifier/data)")
+    p.add_argument("--holdout", type=float, default=0.0, help="hash share held out of training / kept for eval")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache (default .cache/embeddings.npz)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+
+
+def add_training_commands(sub: Any) -> None:
+    from router.classifier.paths import DEFAULT_ARTIFACT
+
+    tr = sub.add_parser("train", help="train the task and complexity heads from labelled JSONL")
+    _data_args(tr)
+    tr.add_argument("--out", type=Path, required=True, help="artifact to write (.npz)")
+    tr.add_argument("--exclude-source", action="append", default=[], help="leave a dataset out (repeatable)")
+    tr.set_defaults(func=cmd_train)
+    ev = sub.add_parser("eval", help="score the heads: task F1s and confusion, cost-quality curve and APGR")
+    _data_args(ev)
+    ev.add_argument("--artifact", type=Path, default=DEFAULT_ARTIFACT, help="heads to evaluate (default: shipped)")
+    ev.add_argument("--source", action="append", default=[], help="evaluate only this dataset (repeatable)")
+    ev.add_argument(
+        "--hard-source", action="append", default=[], help="unlabelled dataset that should score as hard (AUC)"
+    )
+    ev.set_defaults(func=cmd_eval)
