@@ -14,9 +14,10 @@ from pathlib import Path
 from router.classifier.encoder import SentenceEncoder
 from router.classifier.model import Heads, Matrix
 from router.classifier.paths import DEFAULT_ARTIFACT, DEFAULT_CACHE
+from router.classifier.rows import EmbeddingCache, Row, in_holdout, read_rows
 from router.classifier.scores import threshold_for_share
 from router.classifier.train import NARROW_TASKS as NARROW
-from router.classifier.train import EmbeddingCache, Report, Row, auc, evaluate, in_holdout, read_rows, train
+from router.classifier.train import Report, auc, evaluate, train
 
 
 @dataclass

@@ -33,8 +33,9 @@ from router.accounting.ledger import Costed
 from router.accounting.stage import Accounting
 from router.api.chat import ChatRequest
 from router.classifier.stage import Classified, classify_request
-from router.pipeline.attempts import Attempts, OpenStream, StreamTail
+from router.pipeline.attempts import Attempts, OpenStream
 from router.pipeline.failover import Failover
+from router.pipeline.relay import Relay, StreamTail
 from router.policy.compiled import Policy
 from router.policy.engine import decide
 from router.serving import RouterState
@@ -58,15 +59,16 @@ class Pipeline:
         self.state = state
         self.attempts = Attempts(state)
         self.failover = Failover(self.attempts, state.metrics)
+        self.relays = Relay(state.metrics)
         self.accounting = accounting if accounting is not None else Accounting(state)
 
     async def relay(
         self, streaming: Streaming, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
     ) -> None:
-        await self.attempts.relay(streaming.opened, streaming.tail, write, outcome)
+        await self.relays.relay(streaming.opened, streaming.tail, write, outcome)
 
     async def abandon(self, streaming: Streaming) -> None:
-        await self.attempts.abandon(streaming.opened, streaming.tail)
+        await self.relays.abandon(streaming.opened, streaming.tail)
 
     async def classify(
         self, chat: ChatRequest, headers: Mapping[str, str], policy: Policy, tenant: str | None, force: bool = False

@@ -17,7 +17,7 @@ import aiohttp
 
 from router.policy.compile import Policy
 from router.policy.schema import EMULATED, FrontierCluster, VllmCluster
-from router.telemetry.metrics import ClusterGauges, EndpointGauges
+from router.telemetry.gauges import ClusterGauges, EndpointGauges
 from router.telemetry.names import PROVIDER_VLLM
 from router.upstream.cluster import ClusterRuntime
 from router.upstream.endpoints import Endpoint

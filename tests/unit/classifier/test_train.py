@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from router.classifier.model import Heads, softmax
-from router.classifier.train import Report, Row, auc, evaluate, fit_temperature, in_holdout, read_rows, train
+from router.classifier.rows import Row, in_holdout, read_rows
+from router.classifier.train import Report, auc, evaluate, fit_temperature, train
 
 DATA = Path(__file__).parents[3] / "router" / "classifier" / "data"
 
@@ -76,8 +77,8 @@ def test_temperature_and_auc() -> None:
 
 
 def test_embedding_cache_returns_one_vector_per_row_when_texts_repeat(tmp_path: Path) -> None:
+    from router.classifier.rows import EmbeddingCache
     from router.classifier.text import prompt_view
-    from router.classifier.train import EmbeddingCache
 
     texts = ["alpha", "beta", "alpha", "gamma", "beta"]  # a cold cache, with repeats (the bug: one per text)
     rows = [Row(str(i), prompt_view([{"role": "user", "content": t}]), "s") for i, t in enumerate(texts)]

@@ -1,4 +1,5 @@
-from router.telemetry.metrics import ClusterGauges, EndpointGauges, Metrics
+from router.telemetry.gauges import ClusterGauges, EndpointGauges
+from router.telemetry.metrics import Metrics
 from router.types import Usage
 
 

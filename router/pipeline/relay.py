@@ -1,0 +1,116 @@
+"""After the first byte: a stream's events relayed to the client as they arrive, and everything closed at
+its end, whichever way it ends (done, broken upstream, client gone). The accounting stage's part is handed
+in as a value, a :class:`StreamTail`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from router.api.sse import DONE, error_event
+from router.errors import AttemptFailed
+from router.pipeline.attempts import OpenStream, end_span, log_ejection
+from router.telemetry.metrics import Metrics
+from router.telemetry.spans import response_attributes
+from router.types import RequestOutcome, Usage
+from router.upstream.transport.base import StreamBroken, StreamState
+
+
+@dataclass(frozen=True)
+class StreamTail:
+    """What the accounting stage does at a stream's end, handed to the relay as a value: the stream's usage
+    (its final usage chunk, or counted), the comment event sent just before ``[DONE]`` (its cost), and the
+    settlement once it is over."""
+
+    usage: Callable[[StreamState], Awaitable[Usage]]
+    before_done: Callable[[Usage], bytes]
+    finish: Callable[[Usage], Awaitable[None]]
+
+
+class Relay:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def abandon(self, opened: OpenStream, tail: StreamTail) -> None:
+        """Close a stream that will not be relayed (the client went away before its headers were sent)."""
+        try:
+            await opened.stream.aclose()
+            await tail.finish(await tail.usage(opened.stream.state))
+        finally:
+            opened.endpoint.in_flight -= 1
+            opened.lease.release()
+            opened.record.outcome, opened.record.error_type = "cancelled", "client_disconnected"
+            end_span(
+                self.metrics,
+                opened.span,
+                opened.cluster,
+                opened.record.upstream_model,
+                opened.started,
+                "client_disconnected",
+                None,
+                opened.ttfc,
+                None,
+            )
+
+    async def relay(
+        self,
+        opened: OpenStream,
+        tail: StreamTail,
+        write: Callable[[bytes], Awaitable[None]],
+        outcome: RequestOutcome,
+    ) -> None:
+        """Send every event to the client; on a break, end the stream cleanly; always close upstream."""
+        error_type: str | None = None
+        message: str | None = None
+        try:
+            async for event in opened.stream.events():
+                if event == DONE:
+                    await write(tail.before_done(await tail.usage(opened.stream.state)))
+                await write(event)
+        except StreamBroken as exc:
+            error_type, message = exc.kind, opened.endpoint.shown(str(exc))
+            outcome.error_type = f"stream_{exc.kind}"
+            # The client hears the cluster and the kind of break; the upstream's words go to the span.
+            await write(error_event(f"The upstream stream broke ({opened.cluster.name}: {exc.kind})."))
+            await write(DONE)
+        except BaseException as exc:  # the client went away (reset or cancelled): stop the upstream too
+            error_type, message = "client_disconnected", type(exc).__name__
+            outcome.error_type = error_type
+            raise
+        finally:
+            await opened.stream.aclose()
+            opened.endpoint.in_flight -= 1
+            opened.lease.release()
+            self._learn(opened, error_type, message)
+            st = opened.stream.state
+            usage = await tail.usage(st)
+            outcome.usage = usage
+            opened.record.outcome = "error" if error_type else "success"
+            opened.record.error_type = error_type
+            if opened.span.is_recording():
+                response_attributes(opened.span, st.response_model, st.response_id, tuple(st.finish_reasons), usage)
+            end_span(
+                self.metrics,
+                opened.span,
+                opened.cluster,
+                opened.record.upstream_model,
+                opened.started,
+                error_type,
+                usage,
+                opened.ttfc,
+                message,
+            )
+            await tail.finish(usage)
+
+    def _learn(self, opened: OpenStream, error_type: str | None, message: str | None) -> None:
+        """What the stream's end teaches the cluster: its latency, or a failure of its endpoint."""
+        if error_type is None:
+            opened.cluster.latency.observe(time.monotonic(), time.perf_counter() - opened.started)
+        elif error_type != "client_disconnected" and not (error_type == "timeout" and opened.call.deadline_bound_total):
+            # A stream that broke half way: the endpoint failed, though the request cannot be retried
+            # (unless the caller's own deadline cut it).
+            failure = AttemptFailed(message or "stream broke", kind=error_type, retriable=False)
+            ejection = opened.cluster.record_failure(opened.endpoint, failure)
+            if ejection is not None:
+                log_ejection(self.metrics, opened.cluster, opened.endpoint, ejection)

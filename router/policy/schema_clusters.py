@@ -1,0 +1,158 @@
+"""Policy schema, part 2: the clusters, one kind each: a self-hosted pool (``vllm``) or a frontier API
+through litellm (``frontier``). Their parts (timeouts, health checks, breakers, ...) are part 1,
+:mod:`router.policy.schema_upstream`."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from router.policy.schema_base import EMULATED, _Strict
+from router.policy.schema_upstream import (
+    CircuitBreaker,
+    Cooldown,
+    EndpointSpec,
+    HealthCheck,
+    LoadBalancing,
+    OutlierDetection,
+    Price,
+    SelfHostedCost,
+    Timeouts,
+    _split_endpoints,
+)
+
+OutputCap = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=10_000_000,
+        description="The output cap sent as `max_tokens` when a request sets neither `max_tokens` nor "
+        "`max_completion_tokens` (budgets reserve it). Unset: `costs.default_max_tokens`. Required on frontier "
+        "clusters whose provider requires a cap (Anthropic models), so the policy, not a library default, "
+        "decides it.",
+    ),
+]
+
+
+class VllmCluster(_Strict):
+    """A pool of vLLM (or any OpenAI-compatible) replicas called directly over HTTP."""
+
+    kind: Literal["vllm"] = Field(description="Cluster kind: `vllm` for self-hosted OpenAI-compatible pools.")
+    description: str = Field("", description="Free text for humans.")
+    endpoints: list[str | EndpointSpec] = Field(
+        min_length=1,
+        description="Required. The replicas: base URLs ending in `/v1` (for example `http://vllm-0:8000/v1`), "
+        "or `{url, adapters}` objects for replicas that serve only some of the cluster's adapters. A URL item "
+        "may expand through `${VAR}` to several comma-separated URLs. The word `emulated` stands for a local "
+        "emulated replica, started only by `router serve --emulate-missing` (the quick start).",
+    )
+    model: str = Field(min_length=1, description="Required. The model name the replicas serve (vLLM `--model`).")
+    adapters: list[str] = Field(
+        default_factory=list,
+        description="LoRA adapters the replicas serve (vLLM `--lora-modules` names). A route naming one "
+        "sends it as the request's `model`.",
+    )
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the replicas' API key (vLLM `--api-key`), if any."
+    )
+    default_max_tokens: OutputCap = None
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
+    max_attempts: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Endpoints of this cluster one request may try (each a different one) before it moves "
+        "to its next fallback.",
+    )
+    health_check: HealthCheck = Field(default_factory=HealthCheck, description="Active health checks.")
+    outlier_detection: OutlierDetection = Field(
+        default_factory=OutlierDetection, description="Passive ejection of failing endpoints."
+    )
+    load_balancing: LoadBalancing = Field(default_factory=LoadBalancing, description="Endpoint choice.")
+    cost: SelfHostedCost = Field(default_factory=SelfHostedCost, description="What this pool's tokens cost.")
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Clusters to try, in order, when this one fails before the first byte and the route "
+        "or alias names no fallbacks of its own. Followed transitively; cycles are errors.",
+    )
+
+    @field_validator("endpoints", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _split_endpoints(value)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _urls(cls, value: list[str | EndpointSpec]) -> list[str | EndpointSpec]:
+        out: list[str | EndpointSpec] = []
+        for item in value:
+            url = item if isinstance(item, str) else item.url
+            if url != EMULATED and not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"endpoint {url!r} is not an http(s) URL nor `{EMULATED}`")
+            url = url.rstrip("/")
+            out.append(url if isinstance(item, str) else item.model_copy(update={"url": url}))
+        return out
+
+    @model_validator(mode="after")
+    def _endpoint_adapters(self) -> Self:
+        for item in self.endpoints:
+            if isinstance(item, EndpointSpec):
+                unknown = sorted(set(item.adapters or ()) - set(self.adapters))
+                if unknown:
+                    raise ValueError(f"endpoint {item.url!r} serves adapters the cluster does not list: {unknown}")
+        return self
+
+    def endpoint_specs(self) -> list[EndpointSpec]:
+        """Every endpoint as a spec, its adapters filled in."""
+        return [
+            EndpointSpec(url=e, adapters=list(self.adapters))
+            if isinstance(e, str)
+            else e.model_copy(update={"adapters": list(self.adapters if e.adapters is None else e.adapters)})
+            for e in self.endpoints
+        ]
+
+    def serves_adapter(self, adapter: str | None) -> str | None:
+        """``adapter`` if this cluster serves it (a LoRA of its model), else None: its base model answers."""
+        return adapter if adapter in self.adapters else None
+
+
+class FrontierCluster(_Strict):
+    """A frontier API model reached through litellm (provider translation, prices, token counts)."""
+
+    kind: Literal["frontier"] = Field(description="Cluster kind: `frontier` for provider APIs via litellm.")
+    description: str = Field("", description="Free text for humans.")
+    model: str = Field(min_length=1, description="Required. A litellm model string, for example `openai/gpt-4o`.")
+    api_key_env: str | None = Field(
+        None,
+        description="Environment variable holding the API key. Unset: litellm's own default for the "
+        "provider (for example OPENAI_API_KEY). When the variable is empty the cluster is unconfigured: "
+        "`--emulate-missing` then serves it from a local emulator, otherwise it is skipped.",
+    )
+    api_base: str | None = Field(None, description="Override of the provider's base URL (a gateway, Azure, ...).")
+    default_max_tokens: OutputCap = None
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
+    cooldown: Cooldown = Field(default_factory=Cooldown, description="Back-off after provider failures.")
+    price: Price | None = Field(
+        None, description="Override of litellm's price for this model (a negotiated rate, a gateway)."
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list, description="Default fallback clusters (see the vLLM cluster's field)."
+    )
+
+    def serves_adapter(self, adapter: str | None) -> None:
+        """None: a provider's model has no adapters of ours."""
+        return
+
+
+Cluster = Annotated[VllmCluster | FrontierCluster, Field(discriminator="kind")]
+
+
+def requires_output_cap(model: str) -> bool:
+    """Whether the provider of a litellm model string refuses requests without `max_tokens` (Anthropic's
+    Messages API, also through Bedrock and Vertex AI); litellm would otherwise pick a cap of its own."""
+    m = model.lower()
+    return m.startswith("anthropic/") or "claude" in m
