@@ -189,35 +189,11 @@ def _authenticate(request: web.Request, state: RouterState) -> Principal:
 
 
 def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: bool) -> None:
+    """The request's end: its SERVER span's attributes, the request metrics and the access log line."""
     st = request.app[STATE]
     seconds = time.perf_counter() - outcome.started
     if span.is_recording():
-        span.set_attributes(
-            {
-                n.HTTP_REQUEST_METHOD: request.method,
-                n.URL_PATH: request.path,
-                n.HTTP_ROUTE: request.path,
-                n.HTTP_RESPONSE_STATUS_CODE: outcome.status,
-                n.ROUTER_REQUEST_ID: outcome.request_id,
-                n.ROUTER_ROUTE: outcome.route,
-                n.ROUTER_CLUSTER: outcome.cluster,
-                n.ROUTER_REASON: outcome.reason,
-                n.ROUTER_ALIAS: outcome.alias,
-                n.ROUTER_TENANT: outcome.tenant,
-            }
-        )
-        if outcome.key_name is not None:
-            span.set_attribute(n.ROUTER_KEY_NAME, outcome.key_name)
-        if outcome.cost_usd is not None:
-            span.set_attribute(n.ROUTER_COST_USD, outcome.cost_usd)
-        if outcome.baseline_cost_usd is not None:
-            span.set_attribute(n.ROUTER_BASELINE_COST_USD, outcome.baseline_cost_usd)
-        if outcome.cache is not None:
-            span.set_attribute(n.ROUTER_CACHE, outcome.cache)
-        if outcome.status >= 500 or outcome.error_type:
-            span.set_attribute(n.ERROR_TYPE, outcome.error_type or str(outcome.status))
-        if outcome.status >= 500:
-            span.set_status(Status(StatusCode.ERROR))
+        _span_attributes(request, outcome, span)
     if chat:
         st.metrics.in_flight.dec()
         st.metrics.record_request(
@@ -230,31 +206,61 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
             outcome.usage,
         )
     if st.settings.access_log:
-        st.access_log.info(
-            orjson.dumps(
-                {
-                    "request_id": outcome.request_id,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": outcome.status,
-                    "alias": outcome.alias or None,
-                    "route": outcome.route or None,
-                    "cluster": outcome.cluster or None,
-                    "upstream_model": outcome.upstream_model or None,
-                    "stream": outcome.stream,
-                    "input_tokens": outcome.usage.input_tokens,
-                    "output_tokens": outcome.usage.output_tokens,
-                    "latency_ms": round(seconds * 1000, 3),
-                    "ttft_ms": round(outcome.ttft_s * 1000, 3) if outcome.ttft_s is not None else None,
-                    "attempts": len(outcome.attempts),
-                    "endpoint": outcome.attempts[-1].endpoint if outcome.attempts else None,
-                    "skipped": outcome.skipped or None,
-                    "tenant": outcome.tenant or None,
-                    "key": outcome.key_name,
-                    "cost_usd": outcome.cost_usd,
-                    "baseline_cost_usd": outcome.baseline_cost_usd,
-                    "cache": outcome.cache,
-                    "error_type": outcome.error_type,
-                }
-            ).decode()
-        )
+        st.access_log.info(orjson.dumps(_access_line(request, outcome, seconds)).decode())
+
+
+def _span_attributes(request: web.Request, outcome: RequestOutcome, span: Span) -> None:
+    span.set_attributes(
+        {
+            n.HTTP_REQUEST_METHOD: request.method,
+            n.URL_PATH: request.path,
+            n.HTTP_ROUTE: request.path,
+            n.HTTP_RESPONSE_STATUS_CODE: outcome.status,
+            n.ROUTER_REQUEST_ID: outcome.request_id,
+            n.ROUTER_ROUTE: outcome.route,
+            n.ROUTER_CLUSTER: outcome.cluster,
+            n.ROUTER_REASON: outcome.reason,
+            n.ROUTER_ALIAS: outcome.alias,
+            n.ROUTER_TENANT: outcome.tenant,
+        }
+    )
+    if outcome.key_name is not None:
+        span.set_attribute(n.ROUTER_KEY_NAME, outcome.key_name)
+    if outcome.cost_usd is not None:
+        span.set_attribute(n.ROUTER_COST_USD, outcome.cost_usd)
+    if outcome.baseline_cost_usd is not None:
+        span.set_attribute(n.ROUTER_BASELINE_COST_USD, outcome.baseline_cost_usd)
+    if outcome.cache is not None:
+        span.set_attribute(n.ROUTER_CACHE, outcome.cache)
+    if outcome.status >= 500 or outcome.error_type:
+        span.set_attribute(n.ERROR_TYPE, outcome.error_type or str(outcome.status))
+    if outcome.status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
+
+
+def _access_line(request: web.Request, outcome: RequestOutcome, seconds: float) -> dict[str, object]:
+    """One JSON line per request (docs/telemetry.md lists the fields)."""
+    return {
+        "request_id": outcome.request_id,
+        "method": request.method,
+        "path": request.path,
+        "status": outcome.status,
+        "alias": outcome.alias or None,
+        "route": outcome.route or None,
+        "cluster": outcome.cluster or None,
+        "upstream_model": outcome.upstream_model or None,
+        "stream": outcome.stream,
+        "input_tokens": outcome.usage.input_tokens,
+        "output_tokens": outcome.usage.output_tokens,
+        "latency_ms": round(seconds * 1000, 3),
+        "ttft_ms": round(outcome.ttft_s * 1000, 3) if outcome.ttft_s is not None else None,
+        "attempts": len(outcome.attempts),
+        "endpoint": outcome.attempts[-1].endpoint if outcome.attempts else None,
+        "skipped": outcome.skipped or None,
+        "tenant": outcome.tenant or None,
+        "key": outcome.key_name,
+        "cost_usd": outcome.cost_usd,
+        "baseline_cost_usd": outcome.baseline_cost_usd,
+        "cache": outcome.cache,
+        "error_type": outcome.error_type,
+    }

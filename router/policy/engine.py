@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from router.errors import ModelNotFound
-from router.policy.compile import CompiledRoute, Policy
+from router.policy.compiled import CompiledRoute, Policy
+from router.policy.schema import Match
 from router.types import Decision, RequestFeatures
 
 
@@ -40,32 +41,44 @@ def _fmt(x: float) -> str:
 
 
 def evaluate(rule: CompiledRoute, f: RequestFeatures, min_confidence: float) -> tuple[bool, str]:
-    """Whether ``rule`` matches ``f``, and why: the first failing condition, or every condition that held."""
-    m = rule.route.match
+    """Whether ``rule`` matches ``f``, and why: the first failing condition, or every condition that held.
+    The conditions are checked in the order of the policy reference: the request's own fields, then the
+    classifier's answer, then the text."""
     held: list[str] = []
+    failed = (
+        _request_fields(rule.route.match, f, held)
+        or _classification(rule.route.match, f, min_confidence, held)
+        or _text(rule, f, held)
+    )
+    if failed is not None:
+        return False, failed
+    return True, ", ".join(held) or "matches everything"
+
+
+def _request_fields(m: Match, f: RequestFeatures, held: list[str]) -> str | None:
     if m.models is not None:
         if f.alias not in m.models:
-            return False, f"model {f.alias!r} not in {m.models}"
+            return f"model {f.alias!r} not in {m.models}"
         held.append(f"model {f.alias!r}")
     if m.tenants is not None:
         if f.tenant not in m.tenants:
-            return False, f"tenant {f.tenant!r} not in {m.tenants}"
+            return f"tenant {f.tenant!r} not in {m.tenants}"
         held.append(f"tenant {f.tenant!r}")
     if m.headers is not None:
         for name, expected in m.headers.items():
             got = f.headers.get(name)
             if got is None:
-                return False, f"header {name!r} absent"
+                return f"header {name!r} absent"
             if expected != "*" and got != expected:
-                return False, f"header {name!r} is {got!r}, not {expected!r}"
+                return f"header {name!r} is {got!r}, not {expected!r}"
             held.append(f"header {name}={got!r}")
     if m.min_prompt_tokens is not None:
         if f.prompt_tokens < m.min_prompt_tokens:
-            return False, f"prompt tokens {f.prompt_tokens} < {m.min_prompt_tokens}"
+            return f"prompt tokens {f.prompt_tokens} < {m.min_prompt_tokens}"
         held.append(f"prompt tokens {f.prompt_tokens} ≥ {m.min_prompt_tokens}")
     if m.max_prompt_tokens is not None:
         if f.prompt_tokens > m.max_prompt_tokens:
-            return False, f"prompt tokens {f.prompt_tokens} > {m.max_prompt_tokens}"
+            return f"prompt tokens {f.prompt_tokens} > {m.max_prompt_tokens}"
         held.append(f"prompt tokens {f.prompt_tokens} ≤ {m.max_prompt_tokens}")
     for flag, value, want in (
         ("has_tools", f.has_tools, m.has_tools),
@@ -74,45 +87,53 @@ def evaluate(rule: CompiledRoute, f: RequestFeatures, min_confidence: float) -> 
     ):
         if want is not None:
             if value != want:
-                return False, f"{flag} is {value}"
+                return f"{flag} is {value}"
             held.append(f"{flag} {value}")
+    return None
+
+
+def _classification(m: Match, f: RequestFeatures, min_confidence: float, held: list[str]) -> str | None:
     if m.tasks is not None:
         if f.task is None or f.task_confidence is None:
-            return False, "request not classified"
+            return "request not classified"
         if f.task not in m.tasks:
-            return False, f"task {f.task} not in {m.tasks}"
+            return f"task {f.task} not in {m.tasks}"
         need = m.min_task_confidence if m.min_task_confidence is not None else min_confidence
         if f.task_confidence < need:
-            return False, f"task {f.task} confidence {_fmt(f.task_confidence)} < {_fmt(need)}"
+            return f"task {f.task} confidence {_fmt(f.task_confidence)} < {_fmt(need)}"
         held.append(f"task {f.task} ({_fmt(f.task_confidence)} ≥ {_fmt(need)})")
     if m.max_task_confidence is not None:
         if f.task_confidence is None:
-            return False, "request not classified"
+            return "request not classified"
         if f.task_confidence > m.max_task_confidence:
-            return False, f"task confidence {_fmt(f.task_confidence)} > {_fmt(m.max_task_confidence)}"
+            return f"task confidence {_fmt(f.task_confidence)} > {_fmt(m.max_task_confidence)}"
         held.append(f"task confidence {_fmt(f.task_confidence)} ≤ {_fmt(m.max_task_confidence)}")
     if m.min_complexity is not None or m.max_complexity is not None:
         if f.complexity is None:
-            return False, "request not classified"
+            return "request not classified"
         if m.min_complexity is not None:
             if f.complexity < m.min_complexity:
-                return False, f"complexity {_fmt(f.complexity)} < {_fmt(m.min_complexity)}"
+                return f"complexity {_fmt(f.complexity)} < {_fmt(m.min_complexity)}"
             held.append(f"complexity {_fmt(f.complexity)} ≥ {_fmt(m.min_complexity)}")
         if m.max_complexity is not None:
             if f.complexity > m.max_complexity:
-                return False, f"complexity {_fmt(f.complexity)} > {_fmt(m.max_complexity)}"
+                return f"complexity {_fmt(f.complexity)} > {_fmt(m.max_complexity)}"
             held.append(f"complexity {_fmt(f.complexity)} ≤ {_fmt(m.max_complexity)}")
+    return None
+
+
+def _text(rule: CompiledRoute, f: RequestFeatures, held: list[str]) -> str | None:
     if rule.regex is not None:
         hit = rule.regex.search(f.last_user_message)
         if hit is None:
-            return False, f"regex {rule.regex.pattern!r} not found"
+            return f"regex {rule.regex.pattern!r} not found"
         held.append(f"regex found {hit.group(0)[:40]!r}")
     if rule.keywords is not None:
         hit = rule.keywords.search(f.last_user_message)
         if hit is None:
-            return False, "no keyword found"
+            return "no keyword found"
         held.append(f"keyword {hit.group(0)!r}")
-    return True, ", ".join(held) or "matches everything"
+    return None
 
 
 def _low_confidence(policy: Policy, f: RequestFeatures) -> bool:

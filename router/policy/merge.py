@@ -121,7 +121,7 @@ class Merged:
         add(explicit if explicit is not None else self.clusters[cluster][0].fallbacks)
         return tuple(out)
 
-    def build(self, files: tuple[str, ...]) -> Policy:
+    def _routes(self) -> list[CompiledRoute]:
         routes = []
         for route, where in self.routes:
             reason = route.description or f"rule {route.name!r} matched ({describe_match(route.match)})"
@@ -144,7 +144,10 @@ class Merged:
             )
         # Stable sort: equal priorities keep file order.
         routes.sort(key=lambda r: -r.route.priority)
-        rules = tuple(r for r in routes if not r.route.target_only)
+        return routes
+
+    def _aliases(self, routes: list[CompiledRoute]) -> tuple[dict[str, Decision], dict[str, Decision]]:
+        """Each alias's decision when it is pinned to a cluster, or its default route's when no rule matches."""
         pinned: dict[str, Decision] = {}
         defaults: dict[str, Decision] = {}
         for name, (alias, _) in self.models.items():
@@ -161,6 +164,13 @@ class Merged:
                 assert alias.default_route is not None  # the schema guarantees one of the two
                 d = next(r.decision for r in routes if r.route.name == alias.default_route)
                 defaults[name] = replace(d, reason=f"no rule matched; default route of alias {name!r}")
+        return pinned, defaults
+
+    def build(self, files: tuple[str, ...]) -> Policy:
+        """The compiled policy: rules sorted by priority, aliases pinned or defaulted, singletons filled in."""
+        routes = self._routes()
+        rules = tuple(r for r in routes if not r.route.target_only)
+        pinned, defaults = self._aliases(routes)
         classifier = self.classifier[0] if self.classifier else ClassifierSettings()
         low_confidence = None
         if classifier.low_confidence_route is not None:
