@@ -20,16 +20,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from router.accounting import budgets
 from router.accounting.cache import AnswerCache
 from router.accounting.costs import Prices, nano
 from router.accounting.ledger import FLUSH_S, Costed, Ledger
+from router.accounting.tokens import TokenCounter
 from router.api.chat import ChatRequest, content_text
 from router.errors import BudgetExceeded, StateUnavailable
-from router.serving import RouterState, Serving
+from router.serving import Serving
+from router.state.base import StateStore
+from router.telemetry.metrics import Metrics
 from router.tenancy.auth import Principal
 from router.types import Decision, Target, Usage
 from router.upstream.limits import retry_after
@@ -57,10 +60,17 @@ def reserved_prompt_tokens(chat: ChatRequest) -> int:
 
 
 class Accounting:
-    def __init__(self, state: RouterState) -> None:
-        self.state = state
-        self.ledger = Ledger(lambda: state.store)
-        self.cache = AnswerCache(lambda: state.store, state.metrics, state.settings.state_prefix)
+    def __init__(
+        self, store: Callable[[], StateStore], metrics: Metrics, prefix: str, tokens: TokenCounter | None = None
+    ) -> None:
+        """``store``: read at each use (the app picks the store at start-up); ``prefix``: of every key it
+        writes; ``tokens``: counts a stream's usage when the upstream sent none."""
+        self.store = store
+        self.metrics = metrics
+        self.prefix = prefix
+        self.tokens = tokens if tokens is not None else TokenCounter()
+        self.ledger = Ledger(store)
+        self.cache = AnswerCache(store, metrics, prefix)
         self._settling: set[asyncio.Future[None]] = set()
 
     # -- prices ------------------------------------------------------------------------------
@@ -90,14 +100,14 @@ class Accounting:
         started = time.perf_counter()
         prompt = reserved_prompt_tokens(chat)
         uncapped: frozenset[str] = frozenset()
-        metrics = self.state.metrics
+        metrics = self.metrics
         try:
             for _ in range(len(scoped) + 1):
                 price = self.worst(serving, decision.targets)
                 completion = reserved_completion_tokens(chat, (policy.output_cap(t.cluster) for t in decision.targets))
                 ask = budgets.Ask(nano(prompt * price.input + completion * price.output), prompt + completion)
-                counters = budgets.counters(scoped, ask, time.time(), self.state.settings.state_prefix, uncapped)
-                result = await self.state.store.reserve(counters)
+                counters = budgets.counters(scoped, ask, time.time(), self.prefix, uncapped)
+                result = await self.store().reserve(counters)
                 if result.ok:
                     return decision, Reservation(counters)
                 assert result.exhausted is not None
@@ -160,12 +170,12 @@ class Accounting:
             return None
         route = route or "none"
         self.ledger.add(principal.tenant, route, cluster, usage, costed, cache_hit)
-        self.state.metrics.record_cost(principal.tenant, route, cluster, costed.cost_usd, costed.baseline_usd)
+        self.metrics.record_cost(principal.tenant, route, cluster, costed.cost_usd, costed.baseline_usd)
         return costed
 
     async def _settle(self, deltas: list[tuple[str, int, int]]) -> None:
         try:
-            await self.state.store.settle(deltas, {})
+            await self.store().settle(deltas, {})
         except StateUnavailable:
             log.warning("could not settle a reservation (state store unavailable)")
 
@@ -175,7 +185,7 @@ class Accounting:
         if st.usage is not None:
             return st.usage
         prompt = [content_text(m.content) for m in chat.parsed.messages]
-        return await self.state.tokens.usage(prompt, st.text())
+        return await self.tokens.usage(prompt, st.text())
 
     async def flush(self) -> None:
         """The ledger to the state store (every FLUSH_S, before a usage report, at exit), after the

@@ -16,13 +16,12 @@ from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
 from router.accounting.prices import price_book
-from router.accounting.stage import Accounting
 from router.admin import reload
 from router.classifier import startup
 from router.http import handlers
 from router.http.keys import ACCOUNTING, PIPELINE, STATE
 from router.http.middleware import api_middleware
-from router.pipeline.sequence import Pipeline
+from router.pipeline.sequence import Pipeline, accounting_of
 from router.policy.compile import load_policy
 from router.redaction import redact_url
 from router.serving import RouterState, Serving
@@ -73,7 +72,7 @@ def create_app(
     metrics.policy_loaded_at.set(time.time())
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     app[STATE] = state
-    app[ACCOUNTING] = accounting = Accounting(state)
+    app[ACCOUNTING] = accounting = accounting_of(state)
     app[PIPELINE] = Pipeline(state, accounting)
     app.on_response_prepare.append(no_banner)
     app.cleanup_ctx.extend(

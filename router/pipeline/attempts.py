@@ -13,10 +13,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from router.api.chat import ChatRequest
 from router.errors import AttemptFailed, UpstreamRejected
-from router.serving import RouterState
 from router.telemetry import names as n
 from router.telemetry.metrics import Metrics
 from router.telemetry.spans import choices_json, request_attributes, response_attributes
+from router.telemetry.tracing import Tracing
 from router.types import AttemptRecord, RequestOutcome, Target, Usage
 from router.upstream.cluster import ClusterRuntime
 from router.upstream.endpoints import Endpoint
@@ -46,8 +46,10 @@ class OpenStream:
 
 
 class Attempts:
-    def __init__(self, state: RouterState) -> None:
-        self.state = state
+    def __init__(self, metrics: Metrics, tracing: Tracing, capture_content: bool = False) -> None:
+        self.metrics = metrics
+        self.tracing = tracing
+        self.capture_content = capture_content
 
     async def attempt(
         self,
@@ -66,9 +68,9 @@ class Attempts:
         record = AttemptRecord(cluster.name, endpoint.label, model, retry=retry)
         outcome.attempts.append(record)
         if retry:
-            self.state.metrics.retries.labels(cluster.name, outcome.attempts[-2].error_type or "unknown").inc()
+            self.metrics.retries.labels(cluster.name, outcome.attempts[-2].error_type or "unknown").inc()
         elif len(outcome.attempts) > 1:
-            self.state.metrics.failovers.labels(outcome.attempts[-2].cluster, cluster.name).inc()
+            self.metrics.failovers.labels(outcome.attempts[-2].cluster, cluster.name).inc()
         span = self._span(chat, cluster, endpoint, model, len(outcome.attempts), retry)
         call = self._call(chat, cluster, endpoint, model, span, outcome, deadline)
         started = time.perf_counter()
@@ -96,15 +98,15 @@ class Attempts:
         outcome.usage = result.usage or Usage()
         if span.is_recording():
             response_attributes(span, result.response_model, result.response_id, result.finish_reasons, result.usage)
-            if self.state.settings.capture_content:
+            if self.capture_content:
                 span.set_attribute(n.GEN_AI_OUTPUT_MESSAGES, choices_json(result.payload))
-        end_span(self.state.metrics, span, cluster, model, started, None, result.usage, None, None)
+        end_span(self.metrics, span, cluster, model, started, None, result.usage, None, None)
         return result
 
     def _span(
         self, chat: ChatRequest, cluster: ClusterRuntime, endpoint: Endpoint, model: str, number: int, retry: bool
     ) -> trace.Span:
-        span = self.state.tracing.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT)
+        span = self.tracing.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT)
         if span.is_recording():
             span.set_attributes(
                 {
@@ -120,7 +122,7 @@ class Attempts:
                     n.GEN_AI_REQUEST_STREAM: chat.stream,
                 }
             )
-            request_attributes(span, chat.body, self.state.settings.capture_content)
+            request_attributes(span, chat.body, self.capture_content)
         return span
 
     def _call(
@@ -134,7 +136,7 @@ class Attempts:
         deadline: float | None,
     ) -> UpstreamCall:
         headers: dict[str, str] = {"x-request-id": outcome.request_id}
-        self.state.tracing.propagator.inject(headers, context=trace.set_span_in_context(span))
+        self.tracing.propagator.inject(headers, context=trace.set_span_in_context(span))
         # Every request goes out with an output cap: the client's, or the cluster's default (which budgets
         # reserved), never a library's or a server's own default.
         body = chat.body if chat.output_cap is not None else {**chat.body, "max_tokens": cluster.default_max_tokens}
@@ -162,7 +164,7 @@ class Attempts:
         started: float,
     ) -> None:
         """What a failed attempt teaches: the endpoint's failure only when the endpoint is to blame."""
-        metrics, model = self.state.metrics, call.upstream_model
+        metrics, model = self.metrics, call.upstream_model
         if isinstance(exc, AttemptFailed):
             record.outcome, record.error_type = "error", exc.kind
             if exc.timeout and call.deadline_bound:

@@ -57,10 +57,10 @@ class Streaming:
 class Pipeline:
     def __init__(self, state: RouterState, accounting: Accounting | None = None) -> None:
         self.state = state
-        self.attempts = Attempts(state)
+        self.attempts = Attempts(state.metrics, state.tracing, state.settings.capture_content)
         self.failover = Failover(self.attempts, state.metrics)
         self.relays = Relay(state.metrics)
-        self.accounting = accounting if accounting is not None else Accounting(state)
+        self.accounting = accounting if accounting is not None else accounting_of(state)
 
     async def relay(
         self, streaming: Streaming, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
@@ -138,6 +138,11 @@ class Pipeline:
             _costed(outcome, await acc.settle(serving, principal, reservation, outcome.route, outcome.cluster, usage))
 
         return Streaming(result, StreamTail(usage_of, before_done, finish))
+
+
+def accounting_of(state: RouterState) -> Accounting:
+    """The accounting stage of a running proxy: its store (as chosen at start-up), metrics and key prefix."""
+    return Accounting(lambda: state.store, state.metrics, state.settings.state_prefix, state.tokens)
 
 
 def _costed(outcome: RequestOutcome, costed: Costed | None) -> None:

@@ -24,7 +24,7 @@ def _setup(handler: MockTransport) -> tuple[Attempts, ClusterRuntime]:
     state = inproc_state({"pool": handler, "api": MockTransport(_ok)})
     cluster = state.serving.upstreams.get("pool")
     assert cluster is not None
-    return Attempts(state), cluster
+    return Attempts(state.metrics, state.tracing), cluster
 
 
 async def _ok(call: UpstreamCall) -> Completion:
