@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from router.accounting.prices import price_book
-from router.policy.compile import compile_texts
+from router.policy.compile import Policy, compile_texts
 from router.policy.schema import VllmCluster
 from router.serving import RouterState, Serving
 from router.settings import Settings
@@ -41,17 +42,24 @@ costs: {baseline_model: openai/gpt-4o, baseline_price: {input_usd_per_mtok: 2.5,
 """
 
 
-def inproc_state(transports: dict[str, MockTransport], policy_text: str = POLICY) -> RouterState:
-    """A state whose clusters call ``transports`` (by cluster name); each cluster has one endpoint at the
-    URL its policy names (or ``http://<name>.internal/v1``)."""
-    policy = compile_texts([("p.yaml", policy_text)], env={})
+def inproc_clusters(policy: Policy, transports: Mapping[str, MockTransport]) -> dict[str, ClusterRuntime]:
+    """The policy's clusters over ``transports`` (by cluster name): a pool has the endpoints its policy
+    names (with their adapters), an API one endpoint at ``http://<name>.internal/v1``."""
     clusters: dict[str, ClusterRuntime] = {}
     for name, cfg in policy.clusters.items():
         specs = cfg.endpoint_specs() if isinstance(cfg, VllmCluster) else []
-        url = specs[0].url if specs else f"http://{name}.internal/v1"
-        runtime = cluster_runtime(name, cfg, transports[name], [Endpoint.parse(url)], api_key=None)
+        endpoints = [Endpoint.parse(s.url, frozenset(s.adapters or ())) for s in specs]
+        endpoints = endpoints or [Endpoint.parse(f"http://{name}.internal/v1")]
+        runtime = cluster_runtime(name, cfg, transports[name], endpoints, api_key=None)
         runtime.default_max_tokens = policy.output_cap(name)
         clusters[name] = runtime
+    return clusters
+
+
+def inproc_state(transports: Mapping[str, MockTransport], policy_text: str = POLICY) -> RouterState:
+    """A state whose clusters call ``transports`` (by cluster name), see :func:`inproc_clusters`."""
+    policy = compile_texts([("p.yaml", policy_text)], env={})
+    clusters = inproc_clusters(policy, transports)
     serving = Serving(policy, Upstreams(clusters), price_book(policy), KeyStore({}))
     return RouterState(
         settings=Settings(policies=Path("p.yaml")), metrics=Metrics(), tracing=build_tracing({}), serving=serving

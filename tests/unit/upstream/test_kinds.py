@@ -1,0 +1,100 @@
+"""The two kinds of cluster behind one interface: a self-hosted pool and a frontier API differ in
+attempts, endpoint choice, how failures count, health checks and readiness."""
+
+from __future__ import annotations
+
+from router.errors import AttemptFailed
+from router.policy.compile import compile_texts
+from router.upstream.kinds import ApiCluster, PoolCluster
+from router.upstream.transport.base import Completion, UpstreamCall
+from router.upstream.transport.mock import MockTransport
+from tests.unit.inproc import inproc_clusters
+
+POLICY = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    model: m
+    endpoints: ["http://10.0.0.1:1/v1", "http://10.0.0.2:1/v1"]
+    max_attempts: 3
+    load_balancing: {policy: round_robin, affinity: prefix}
+    outlier_detection: {consecutive_failures: 1, max_ejection_percent: 50}
+  api:
+    kind: frontier
+    model: openai/m
+    price: {input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}
+    cooldown: {consecutive_failures: 3}
+models:
+  m: {cluster: pool}
+  a: {cluster: api}
+"""
+
+
+async def _ok(call: UpstreamCall) -> Completion:
+    return Completion(b"{}", None, "m", ())
+
+
+def _clusters() -> tuple[PoolCluster, ApiCluster]:
+    policy = compile_texts([("p.yaml", POLICY)], env={})
+    c = inproc_clusters(policy, {"pool": MockTransport(_ok), "api": MockTransport(_ok)})
+    pool, api = c["pool"], c["api"]
+    assert isinstance(pool, PoolCluster)
+    assert isinstance(api, ApiCluster)
+    return pool, api
+
+
+def _failure(kind: str) -> AttemptFailed:
+    return AttemptFailed("boom", kind=kind, retriable=True)
+
+
+def test_what_each_kind_takes() -> None:
+    pool, api = _clusters()
+    assert (pool.max_attempts, api.max_attempts) == (3, 1)
+    assert (pool.takes_vllm_fields, api.takes_vllm_fields) == (True, False)
+    assert pool.health_check is not None
+    assert api.health_check is None
+    assert (pool.out_word, api.out_word) == ("ejected", "cooling down")
+
+
+def test_only_a_pool_balances_by_affinity() -> None:
+    pool, api = _clusters()
+    asked: list[str] = []
+
+    def keys(mode: str) -> bytes:
+        asked.append(mode)
+        return b"k"
+
+    assert pool.affinity_key(keys) == b"k"
+    assert api.affinity_key(keys) is None
+    assert asked == ["prefix"]  # computed only for the kind that uses it
+
+
+def test_a_pool_never_ejects_past_its_share_an_api_cools_down_at_a_429() -> None:
+    pool, api = _clusters()
+    one, two = pool.endpoints
+    assert pool.record_failure(one, _failure("http_503")) is not None
+    assert pool.record_failure(two, _failure("http_503")) is None  # 50 %: the last half stays in
+    assert pool.candidates(None, set()).endpoints == [two]
+    (endpoint,) = api.endpoints
+    assert api.record_failure(endpoint, _failure("http_429")) is not None  # at once, below the streak of 3
+    none = api.candidates(None, set())
+    assert none.endpoints == []
+    assert none.why.startswith("cooling down for ")
+    assert not none.down_only
+
+
+def test_round_robin_without_affinity_takes_turns() -> None:
+    pool, _ = _clusters()
+    picks = [pool.pick(None, None, set()).endpoint for _ in range(4)]
+    assert picks[0] is not picks[1]
+    assert picks[0] is picks[2]
+
+
+def test_readiness_by_kind() -> None:
+    pool, api = _clusters()
+    assert pool.readiness(pool.clock()) == {"ready": True, "endpoints_up": 2, "endpoints": 2}
+    for e in pool.endpoints:
+        e.healthy = False
+    assert pool.readiness(pool.clock())["ready"] is False
+    assert api.readiness(api.clock()) == {"ready": True, "provider": "mock"}
