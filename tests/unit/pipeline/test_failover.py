@@ -1,0 +1,162 @@
+"""Failover across a decision's targets, over in-process transports: retries on the next endpoint, spill-over
+when a cluster is full or down, the panic pass, the caller's deadline, and slots always given back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+
+from router.api.chat import ChatRequest, parse_chat_request
+from router.errors import AttemptFailed, NoUpstreamAvailable, UpstreamTimeout
+from router.pipeline.attempts import Attempts
+from router.pipeline.failover import Failover
+from router.policy.compile import compile_texts
+from router.telemetry.metrics import Metrics
+from router.telemetry.tracing import build_tracing
+from router.types import Decision, RequestOutcome
+from router.upstream.transport.base import Completion, UpstreamCall
+from router.upstream.transport.mock import MockTransport
+from router.upstream.upstreams import Upstreams
+from tests.unit.inproc import inproc_clusters
+
+POLICY = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    model: m
+    endpoints: ["http://10.0.0.1:1/v1", "http://10.0.0.2:1/v1"]
+    max_attempts: 2
+    circuit_breaker: {max_in_flight: 4, max_pending: 0, min_retry_concurrency: 2}
+    fallbacks: [api]
+  api:
+    kind: frontier
+    model: openai/m
+    price: {input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}
+models:
+  pool: {cluster: pool}
+"""
+OK = Completion(b'{"choices": []}', None, "m", ("stop",))
+
+
+class Upstream:
+    """A mock upstream that fails for the endpoints named in ``down`` and counts every call."""
+
+    def __init__(self, down: tuple[str, ...] = ()) -> None:
+        self.down = down
+        self.transport = MockTransport(self)
+
+    async def __call__(self, call: UpstreamCall) -> Completion:
+        if any(d in call.endpoint for d in self.down):
+            raise AttemptFailed(f"cannot reach {call.endpoint}", kind="connect", retriable=True)
+        return OK
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [c.endpoint for c in self.transport.calls]
+
+
+def _setup(pool: Upstream, api: Upstream) -> tuple[Failover, Upstreams, Decision, Metrics]:
+    policy = compile_texts([("p.yaml", POLICY)], env={})
+    metrics = Metrics()
+    upstreams = Upstreams(inproc_clusters(policy, {"pool": pool.transport, "api": api.transport}))
+    return Failover(Attempts(metrics, build_tracing({})), metrics), upstreams, policy.pinned["pool"], metrics
+
+
+def _chat() -> ChatRequest:
+    return parse_chat_request(orjson.dumps({"model": "pool", "messages": [{"role": "user", "content": "x"}]}))
+
+
+def _settled(upstreams: Upstreams) -> None:
+    for c in upstreams.clusters.values():
+        assert (c.in_flight, c.retries, c.pending) == (0, 0, 0), c.name
+
+
+async def test_a_failed_attempt_is_retried_on_the_other_replica() -> None:
+    pool, api = Upstream(down=("10.0.0.1",)), Upstream()
+    failover, upstreams, decision, _ = _setup(pool, api)
+    for _ in range(4):  # whichever replica is picked first, the request is answered by the pool
+        outcome = RequestOutcome("r")
+        assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
+        assert outcome.cluster == "pool"
+        assert outcome.attempts[-1].endpoint == "http://10.0.0.2:1/v1"
+        if len(outcome.attempts) == 2:
+            assert outcome.attempts[1].retry
+            assert outcome.attempts[0].next_reason == "connect"
+    assert api.endpoints == []
+    _settled(upstreams)
+
+
+async def test_a_full_cluster_spills_over_to_its_fallback() -> None:
+    pool, api = Upstream(), Upstream()
+    failover, upstreams, decision, metrics = _setup(pool, api)
+    cluster = upstreams.clusters["pool"]
+    cluster.in_flight = 4  # other requests hold every slot
+    outcome = RequestOutcome("r")
+    assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
+    assert outcome.cluster == "api"
+    assert outcome.skipped == ["pool: full (4 in flight)"]
+    assert metrics.breaker_rejections.labels("pool", "in_flight")._value.get() == 1
+    assert metrics.spillovers.labels("pool", "full")._value.get() == 1
+    assert pool.endpoints == []
+    cluster.in_flight = 0
+    _settled(upstreams)
+
+
+async def test_every_target_out_is_a_503_with_when_to_retry() -> None:
+    pool, api = Upstream(), Upstream()
+    failover, upstreams, decision, _ = _setup(pool, api)
+    for c in upstreams.clusters.values():
+        for e in c.endpoints:
+            e.outlier.ejected_until = c.clock() + 7
+    with pytest.raises(NoUpstreamAvailable) as info:
+        await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), None)
+    assert info.value.headers()["Retry-After"] == "7"
+    assert pool.endpoints == api.endpoints == []
+    _settled(upstreams)
+
+
+async def test_the_panic_pass_tries_endpoints_only_health_checks_call_down() -> None:
+    pool, api = Upstream(), Upstream()
+    failover, upstreams, decision, _ = _setup(pool, api)
+    for e in upstreams.clusters["pool"].endpoints:
+        e.healthy = False
+    upstreams.clusters["api"].endpoints[0].outlier.ejected_until = time.monotonic() + 60
+    outcome = RequestOutcome("r")
+    assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
+    assert outcome.cluster == "pool"  # better a replica the checks doubt than no answer
+    _settled(upstreams)
+
+
+async def test_a_passed_deadline_tries_nothing_more() -> None:
+    pool, api = Upstream(), Upstream()
+    failover, upstreams, decision, _ = _setup(pool, api)
+    with pytest.raises(UpstreamTimeout) as info:
+        await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), time.monotonic() - 0.001)
+    assert "deadline" in info.value.message
+    assert pool.endpoints == api.endpoints == []
+    _settled(upstreams)
+
+
+async def test_a_cancelled_request_gives_its_slot_back() -> None:
+    started = asyncio.Event()
+
+    async def hang(call: UpstreamCall) -> Completion:
+        started.set()
+        await asyncio.sleep(60)
+        return OK
+
+    pool, api = Upstream(), Upstream()
+    pool.transport = MockTransport(hang)
+    failover, upstreams, decision, _ = _setup(pool, api)
+    task = asyncio.ensure_future(failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), None))
+    await started.wait()
+    assert upstreams.clusters["pool"].in_flight == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    _settled(upstreams)
+    assert all(e.in_flight == 0 for e in upstreams.clusters["pool"].endpoints)
