@@ -23,7 +23,7 @@ from aiohttp import web
 
 from router.http import handlers
 from router.http.app import no_banner
-from router.http.keys import ADMIN_LISTENER, PIPELINE, STATE
+from router.http.keys import ACCOUNTING, ADMIN_LISTENER, PIPELINE, STATE
 from router.http.middleware import api_middleware
 from router.settings import Settings
 
@@ -36,6 +36,7 @@ def create_admin_app(app: web.Application) -> web.Application:
     admin = web.Application(middlewares=[api_middleware])
     admin[STATE] = app[STATE]
     admin[PIPELINE] = app[PIPELINE]
+    admin[ACCOUNTING] = app[ACCOUNTING]
     admin[ADMIN_LISTENER] = True
     admin.on_response_prepare.append(no_banner)
     admin.router.add_get("/healthz", handlers.healthz)

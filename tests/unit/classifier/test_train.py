@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from router.classifier.model import Heads, softmax
-from router.classifier.rows import Row, in_holdout, read_rows
+from router.classifier.rows import Row, read_rows
 from router.classifier.train import Report, auc, evaluate, fit_temperature, train
 
 DATA = Path(__file__).parents[3] / "router" / "classifier" / "data"
@@ -48,25 +47,6 @@ def test_train_then_evaluate(tmp_path: Path) -> None:
     assert set(result.curves) == {"pooled", "routellm-mmlu"}
 
 
-def test_read_rows_rejects_unknown_labels_with_file_and_line(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"messages": [{"role": "user", "content": "x"}], "label": "poetry"}\n')
-    with pytest.raises(ValueError, match=r"bad.jsonl:1: unknown label 'poetry'"):
-        read_rows([bad])
-
-
-def test_holdout_split_is_by_task_definition_when_given(tmp_path: Path) -> None:
-    f = tmp_path / "t.jsonl"
-    f.write_text(
-        "\n".join(
-            f'{{"messages": [{{"role": "user", "content": "instance {i}"}}], "label": "extraction", "task": "task-7"}}'
-            for i in range(20)
-        )
-    )
-    rows = read_rows([f])
-    assert len({in_holdout(r.split_key, 0.5) for r in rows}) == 1  # all on one side
-
-
 def test_temperature_and_auc() -> None:
     logits = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [0.0, 4.0]])
     t = fit_temperature(np.pad(logits, ((0, 0), (0, 10)), constant_values=-1e9), ["summarization", "extraction"] * 2)
@@ -74,25 +54,3 @@ def test_temperature_and_auc() -> None:
     assert np.allclose(softmax(logits).sum(axis=1), 1)
     assert auc([0.9, 0.8], [0.1, 0.2]) == 1.0
     assert auc([0.5], [0.5]) == 0.5
-
-
-def test_embedding_cache_returns_one_vector_per_row_when_texts_repeat(tmp_path: Path) -> None:
-    from router.classifier.rows import EmbeddingCache
-    from router.classifier.text import prompt_view
-
-    texts = ["alpha", "beta", "alpha", "gamma", "beta"]  # a cold cache, with repeats (the bug: one per text)
-    rows = [Row(str(i), prompt_view([{"role": "user", "content": t}]), "s") for i, t in enumerate(texts)]
-    calls: list[int] = []
-
-    def encode(batch: list[str]) -> np.ndarray:
-        calls.append(len(batch))
-        return vectors([Row("x", prompt_view([{"role": "user", "content": t}]), "s") for t in batch])
-
-    cache = EmbeddingCache(tmp_path / "e.npz")
-    cold = cache.embed(rows, encode)
-    assert cold.shape == (5, 384)
-    assert calls == [3]  # each distinct text embedded once
-    assert np.array_equal(cold[0], cold[2])
-    warm = EmbeddingCache(tmp_path / "e.npz").embed(rows, encode)  # read back from disk, no new calls
-    assert calls == [3]
-    assert np.array_equal(cold, warm)
