@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient
 
 from router.http.app import create_app
 from router.http.keys import ACCOUNTING, PIPELINE
-from router.http.serve import create_admin_app
 from router.settings import Settings
 
 Client = TestClient[Any, Any]
@@ -56,14 +55,3 @@ async def test_the_app_starts_with_every_upstream_down_and_says_so(
     message = (await resp.json())["error"]["message"]
     assert message.startswith("Every upstream attempt failed: ")
     assert "pool: could not be reached" in message
-
-
-async def test_the_admin_listener_serves_what_the_public_one_no_longer_does(
-    aiohttp_client: Callable[..., Awaitable[Client]], tmp_path: Path
-) -> None:
-    app = create_app(_settings(tmp_path, admin_port=_closed_port()), env={})
-    public = await aiohttp_client(app)
-    admin = await aiohttp_client(create_admin_app(app))
-    for path in ("/metrics", "/v1/admin/clusters", "/v1/admin/usage"):
-        assert (await public.get(path)).status == 404, path
-        assert (await admin.get(path)).status == 200, path

@@ -43,58 +43,6 @@ def test_env_expansion_splits_endpoint_lists() -> None:
     assert getattr(split.clusters["pool"], "endpoints") == ["http://x/v1", "http://y/v1"]  # noqa: B009
 
 
-def test_routes_compile_to_chains_with_transitive_fallbacks() -> None:
-    text = """
-version: 1
-clusters:
-  a: {kind: vllm, endpoints: ["http://a/v1"], model: m, adapters: [x], fallbacks: [b]}
-  b: {kind: vllm, endpoints: ["http://b/v1"], model: m, adapters: [x], fallbacks: [c]}
-  c: {kind: vllm, endpoints: ["http://c/v1"], model: m}
-models:
-  auto: {default_route: r}
-  pinned: {cluster: b, fallbacks: []}
-routes:
-  - {name: r, cluster: a, adapter: x}
-  - {name: s, cluster: c, fallbacks: [a]}
-"""
-    policy = compile_texts([("p.yaml", text)], env={})
-    chains = {r.route.name: r.decision.targets for r in policy.routes}
-    # The adapter follows to fallbacks that serve it, and is dropped where they do not.
-    assert chains["r"] == (Target("a", "x"), Target("b", "x"), Target("c"))
-    assert chains["s"] == (Target("c"), Target("a"), Target("b"))
-    assert policy.pinned["pinned"].targets == (Target("b"),)
-    assert policy.defaults["auto"].route == "r"
-
-
-def test_every_error_is_reported_not_just_the_first() -> None:
-    text = """
-version: 1
-clusters:
-  a: {kind: vllm, endpoints: ["http://a/v1"], model: m, fallbacks: [nope, a]}
-models:
-  x: {cluster: missing}
-  auto: {default_route: r}
-routes:
-  - {name: r, cluster: a, match: {models: [ghost]}}
-"""
-    with pytest.raises(PolicyError) as info:
-        compile_texts([("p.yaml", text)], env={})
-    messages = [i.message for i in info.value.issues]
-    assert "unknown cluster 'nope'" in messages
-    assert "fallback cycle: 'a' falls back to itself" in messages
-    assert "unknown cluster 'missing'" in messages
-    assert "unknown model alias 'ghost'" in messages
-
-
-def test_duplicates_across_files_name_both_files() -> None:
-    a = 'version: 1\nclusters:\n  p: {kind: vllm, endpoints: ["http://a/v1"], model: m}\nmodels:\n  m: {cluster: p}\n'
-    with pytest.raises(PolicyError) as info:
-        compile_texts([("a.yaml", a), ("b.yaml", a)], env={})
-    text = str(info.value)
-    assert "b.yaml:3: clusters.p: duplicate cluster 'p' (also in a.yaml)" in text
-    assert "b.yaml:5: models.m: duplicate model alias 'm' (also in a.yaml)" in text
-
-
 def test_a_policy_needs_aliases() -> None:
     with pytest.raises(PolicyError, match="no model aliases"):
         compile_texts([("p.yaml", "version: 1\n")], env={})

@@ -1,0 +1,45 @@
+"""The cross-reference checks after all files are read: every problem reported, each with its place."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.errors import PolicyError
+from router.policy.compile import compile_texts
+
+
+def test_every_error_is_reported_not_just_the_first() -> None:
+    text = """
+version: 1
+clusters:
+  a: {kind: vllm, endpoints: ["http://a/v1"], model: m, fallbacks: [nope, a]}
+models:
+  x: {cluster: missing}
+  auto: {default_route: r}
+routes:
+  - {name: r, cluster: a, match: {models: [ghost]}}
+"""
+    with pytest.raises(PolicyError) as info:
+        compile_texts([("p.yaml", text)], env={})
+    messages = [i.message for i in info.value.issues]
+    assert "unknown cluster 'nope'" in messages
+    assert "fallback cycle: 'a' falls back to itself" in messages
+    assert "unknown cluster 'missing'" in messages
+    assert "unknown model alias 'ghost'" in messages
+
+
+def test_a_budget_that_downgrades_needs_a_self_hosted_target() -> None:
+    text = """
+version: 1
+clusters:
+  pool: {kind: vllm, endpoints: ["http://a/v1"], model: m}
+  big: {kind: frontier, model: openai/gpt-4o}
+models:
+  m: {cluster: big}
+budgets:
+  - {name: cap, tenant: '*', usd_per_day: 1, on_exhausted: downgrade, downgrade_to: big}
+"""
+    with pytest.raises(PolicyError) as info:
+        compile_texts([("p.yaml", text)], env={})
+    assert "budgets" in str(info.value)
+    assert compile_texts([("p.yaml", text.replace("downgrade_to: big", "downgrade_to: pool"))], env={}).budgets
