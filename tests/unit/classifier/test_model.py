@@ -10,7 +10,6 @@ import pytest
 from router.classifier.labels import TASKS
 from router.classifier.model import Heads, Matrix
 from router.classifier.paths import DEFAULT_ARTIFACT
-from router.classifier.predict import CustomTasks, classify
 from router.classifier.text import prompt_view
 
 RNG = np.random.default_rng(1)
@@ -41,29 +40,6 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     e = unit(1)
     assert np.allclose(heads.predict(e, views)[0], again.predict(e, views)[0], atol=1e-3)
     assert again.complexity.length_weight == heads.complexity.length_weight
-
-
-def test_a_custom_task_overrides_the_head_above_its_threshold() -> None:
-    heads = Heads.load()
-    centroid = unit(1)
-    custom = CustomTasks(("triage",), centroid, np.array([0.8], dtype=np.float32))
-    views = [prompt_view([{"role": "user", "content": "t"}])] * 2
-    near = centroid[0] * 0.95 + unit(1)[0] * 0.05
-    near /= np.linalg.norm(near)
-    out = classify(heads, np.stack([near, unit(1)[0]]).astype(np.float32), views, custom)
-    assert (out[0].task, out[0].source) == ("triage", "custom")
-    assert out[0].confidence >= 0.8
-    assert out[1].source == "head"
-    assert out[1].task in TASKS
-    assert [label for label, _ in out[1].top][-1] == "triage"  # custom similarities are listed after the head's
-
-
-def test_build_averages_examples_into_a_unit_centroid() -> None:
-    vectors = unit(3)
-    built = CustomTasks.build({"t": (["a", "b", "c"], 0.7)}, lambda texts: vectors[: len(texts)])
-    assert built.names == ("t",)
-    assert np.linalg.norm(built.centroids[0]) == pytest.approx(1, abs=1e-5)
-    assert CustomTasks.build({}, lambda texts: vectors).names == ()
 
 
 def test_hashed_features_match_scikit_learns_hashing_vectorizer() -> None:
