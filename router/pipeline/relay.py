@@ -41,17 +41,7 @@ class Relay:
             opened.endpoint.in_flight -= 1
             opened.lease.release()
             opened.record.outcome, opened.record.error_type = "cancelled", "client_disconnected"
-            end_span(
-                self.metrics,
-                opened.span,
-                opened.cluster,
-                opened.record.upstream_model,
-                opened.started,
-                "client_disconnected",
-                None,
-                opened.ttfc,
-                None,
-            )
+            self._end(opened, "client_disconnected", None, None)
 
     async def relay(
         self,
@@ -90,18 +80,12 @@ class Relay:
             opened.record.error_type = error_type
             if opened.span.is_recording():
                 response_attributes(opened.span, st.response_model, st.response_id, tuple(st.finish_reasons), usage)
-            end_span(
-                self.metrics,
-                opened.span,
-                opened.cluster,
-                opened.record.upstream_model,
-                opened.started,
-                error_type,
-                usage,
-                opened.ttfc,
-                message,
-            )
+            self._end(opened, error_type, usage, message)
             await tail.finish(usage)
+
+    def _end(self, opened: OpenStream, error_type: str | None, usage: Usage | None, message: str | None) -> None:
+        m = opened.record.upstream_model
+        end_span(self.metrics, opened.span, opened.cluster, m, opened.started, error_type, usage, opened.ttfc, message)
 
     def _learn(self, opened: OpenStream, error_type: str | None, message: str | None) -> None:
         """What the stream's end teaches the cluster: its latency, or a failure of its endpoint."""
