@@ -38,7 +38,7 @@ class _Tally:
     attempted: int = 0
     timeouts: int = 0
     failures: list[str] = field(default_factory=list)
-    tried: set[str] = field(default_factory=set)
+    tried: set[tuple[str, str]] = field(default_factory=set)
     back_in: list[float] = field(default_factory=list)  # seconds until a skipped target may take requests
     down_only: bool = False  # some target was skipped only because health checks call its endpoints down
     deadline_hit: bool = False

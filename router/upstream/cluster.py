@@ -109,7 +109,7 @@ class ClusterRuntime(ABC):
         return self.config.model
 
     async def acquire(
-        self, adapter: str | None, tried: set[str], panic: bool, deadline: float | None
+        self, adapter: str | None, tried: set[tuple[str, str]], panic: bool, deadline: float | None
     ) -> Lease | Refusal:
         """A lease on this cluster for one request (an in-flight slot, waiting as pending where the
         breaker allows), or why it gets none."""
@@ -187,11 +187,11 @@ class ClusterRuntime(ABC):
         self.retries -= 1
 
     # -- endpoints ----------------------------------------------------------------------------
-    def candidates(self, adapter: str | None, tried: set[str], panic: bool = False) -> Candidates:
+    def candidates(self, adapter: str | None, tried: set[tuple[str, str]], panic: bool = False) -> Candidates:
         """Endpoints that serve ``adapter``, have not been tried, and are available; when there are none,
         why."""
         now = self.clock()
-        serving = [e for e in self.endpoints if e.serves(adapter) and e.url not in tried]
+        serving = [e for e in self.endpoints if e.serves(adapter) and (self.name, e.url) not in tried]
         for e in serving:
             e.outlier.readmit(now, self.rule)
         # Panic (nothing in the whole chain was available): also endpoints that only the health checks
@@ -212,7 +212,7 @@ class ClusterRuntime(ABC):
         self,
         adapter: str | None,
         affinity: bytes | None,
-        tried: set[str],
+        tried: set[tuple[str, str]],
         panic: bool = False,
         found: Candidates | None = None,
     ) -> Pick:

@@ -21,6 +21,7 @@ from router.policy.schema import HealthCheck
 from router.telemetry.scrape import vllm_load
 from router.upstream.cluster import ClusterRuntime
 from router.upstream.endpoints import Endpoint
+from router.upstream.outlier import EjectionRule
 from router.upstream.upstreams import Upstreams
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,24 @@ async def probe(
         return False
 
 
-def apply_probe(cluster: str, endpoint: Endpoint, ok: bool, hc: HealthCheck) -> None:
-    """Count a probe result; flip the endpoint's state after the configured number in a row."""
+def apply_probe(
+    cluster: str,
+    endpoint: Endpoint,
+    ok: bool,
+    hc: HealthCheck,
+    rule: EjectionRule | None = None,
+    now: float = 0.0,
+) -> None:
+    """Count a probe result; flip the endpoint's state after the configured number in a row. A healthy
+    endpoint that traffic had ejected is put back on probation (``rule``: the cluster's ejection rule)."""
     if ok:
         endpoint.check_failures = 0
         endpoint.check_successes += 1
         if not endpoint.healthy and endpoint.check_successes >= hc.healthy_threshold:
             endpoint.healthy = True
             log.warning("endpoint %s of cluster %s is up again (health check)", endpoint.label, cluster)
+        if endpoint.healthy and rule is not None and endpoint.outlier.lift(now, rule):
+            log.warning("endpoint %s of cluster %s: ejection lifted by a passing health check", endpoint.label, cluster)
     else:
         endpoint.check_successes = 0
         endpoint.check_failures += 1
@@ -81,9 +92,9 @@ async def scrape(session: aiohttp.ClientSession, endpoint: Endpoint, hc: HealthC
 class HealthChecker:
     session: aiohttp.ClientSession
     clock: Callable[[], float] = time.monotonic
-    _next: dict[tuple[str, str], float] = field(default_factory=dict)
+    _next: dict[tuple[str, str, str], float] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
-    _busy: set[tuple[str, str]] = field(default_factory=set)
+    _busy: set[tuple[str, str, str]] = field(default_factory=set)
 
     async def check_all(self, upstreams: Upstreams) -> None:
         """Probe and scrape every vLLM endpoint once, now (start-up), and wait for the answers. An endpoint
@@ -106,19 +117,19 @@ class HealthChecker:
             if hc is None:
                 continue
             for e in c.endpoints:
-                if self._due(("health", e.url), now, hc.interval_s):
-                    self._run(("health", e.url), self._health(c, e, hc))
-                if hc.metrics_interval_s and self._due(("metrics", e.url), now, hc.metrics_interval_s):
-                    self._run(("metrics", e.url), scrape(self.session, e, hc, self.clock))
+                if self._due(("health", c.name, e.url), now, hc.interval_s):
+                    self._run(("health", c.name, e.url), self._health(c, e, hc))
+                if hc.metrics_interval_s and self._due(("metrics", c.name, e.url), now, hc.metrics_interval_s):
+                    self._run(("metrics", c.name, e.url), scrape(self.session, e, hc, self.clock))
 
-    def _due(self, key: tuple[str, str], now: float, interval: float) -> bool:
+    def _due(self, key: tuple[str, str, str], now: float, interval: float) -> bool:
         """Whether a probe is due (and none of the same kind for the endpoint is still running)."""
         if key in self._busy or now < self._next.get(key, 0.0):
             return False
         self._next[key] = now + interval
         return True
 
-    def _run(self, key: tuple[str, str], job: Coroutine[Any, Any, None]) -> None:
+    def _run(self, key: tuple[str, str, str], job: Coroutine[Any, Any, None]) -> None:
         self._busy.add(key)
         task = asyncio.ensure_future(job)
         self._running.add(task)
@@ -133,7 +144,7 @@ class HealthChecker:
         ok = await probe(self.session, endpoint, hc.timeout_s, hc.path)
         if first:
             endpoint.healthy = ok
-        apply_probe(cluster.name, endpoint, ok, hc)
+        apply_probe(cluster.name, endpoint, ok, hc, cluster.rule, cluster.clock())
 
     async def run(self, upstreams: Callable[[], Upstreams]) -> None:
         while True:

@@ -55,7 +55,7 @@ class Lease:
 
     cluster: ClusterRuntime
     adapter: str | None
-    tried: set[str]
+    tried: set[tuple[str, str]]
     panic: bool
     found: Candidates
     attempts: int = 0
@@ -79,7 +79,7 @@ class Lease:
                 return Refusal("retry_budget", f"retry budget spent ({c.retries} in flight)")
             self._retrying = True
         self.attempts += 1
-        self.tried.add(pick.endpoint.url)
+        self.tried.add((c.name, pick.endpoint.url))
         return Step(pick.endpoint, retry)
 
     def done(self) -> None:

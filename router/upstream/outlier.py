@@ -4,11 +4,13 @@
 
     admitted --(N consecutive failures, and the cluster may eject one more)--> ejected
     ejected  --(ejection time over: base × ejection count, capped)-----------> probation
+    ejected  --(an active health check passes; Envoy's default)----------------> probation
     probation --(one failure)--> ejected again, for longer
     probation --(M successes)--> admitted; each later ``base`` seconds without failure takes one off the
                                  ejection count, so an endpoint that recovered for good is forgiven
 
-A hold (``Retry-After`` from the upstream) ejects for the time it names, whatever the count says.
+A hold (``Retry-After`` from the upstream) ejects for the time it names, whatever the count says, and a
+passing health check does not lift it: the upstream said when to come back.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class OutlierState:
     forgive_at: float = 0.0  # when the next step comes off the multiplier
     total_ejections: int = 0
     last_reason: str = ""
+    held: bool = False  # the current ejection is the upstream's own Retry-After
 
     def ejected(self, now: float) -> bool:
         return now < self.ejected_until
@@ -59,6 +62,15 @@ class OutlierState:
             self.consecutive = 0
             return True
         return False
+
+    def lift(self, now: float, rule: EjectionRule) -> bool:
+        """An active health check passed: end an ejection now (not a hold) and put the endpoint on probation,
+        so that a recovered replica takes traffic within a probe interval; its first failure ejects it again,
+        for longer. True if an ejection was lifted."""
+        if not self.ejected(now) or self.held:
+            return False
+        self.ejected_until = now
+        return self.readmit(now, rule)
 
     def success(self, now: float, rule: EjectionRule) -> None:
         self.readmit(now, rule)
@@ -90,7 +102,9 @@ class OutlierState:
         seconds = min(rule.max_s, seconds)
         if seconds <= 0 or now + seconds <= self.ejected_until:
             return None
-        return self._eject(now, seconds, reason)
+        ejection = self._eject(now, seconds, reason)
+        self.held = True
+        return ejection
 
     def _eject(self, now: float, seconds: float, reason: str) -> Ejection:
         self.ejections += 1
@@ -99,6 +113,7 @@ class OutlierState:
         self.consecutive = 0
         self.probation = 0
         self.last_reason = reason
+        self.held = False
         return Ejection(seconds, self.ejections, reason)
 
 

@@ -160,3 +160,38 @@ async def test_a_cancelled_request_gives_its_slot_back() -> None:
         await task
     _settled(upstreams)
     assert all(e.in_flight == 0 for e in upstreams.clusters["pool"].endpoints)
+
+
+SHARED = """
+version: 1
+clusters:
+  a: {kind: vllm, model: model-a, endpoints: ["http://gateway:8000/v1"], fallbacks: [b]}
+  b: {kind: vllm, model: model-b, endpoints: ["http://gateway:8000/v1"]}
+models:
+  a: {cluster: a}
+"""
+
+
+async def test_clusters_sharing_one_url_are_separate_endpoints() -> None:
+    """Issue #14: an endpoint is its cluster and URL. One server serving two models: once cluster a's
+    endpoint was tried, cluster b's (the same URL, another model) was skipped as "every endpoint tried"."""
+    seen: list[str] = []
+
+    async def only_b(call: UpstreamCall) -> Completion:
+        seen.append(call.upstream_model)
+        if call.upstream_model == "model-a":
+            raise AttemptFailed("model-a is overloaded", kind="http_503", retriable=True)
+        return OK
+
+    policy = compile_texts([("p.yaml", SHARED)], env={})
+    metrics = Metrics()
+    transport = MockTransport(only_b)
+    upstreams = Upstreams(inproc_clusters(policy, {"a": transport, "b": transport}))
+    failover = Failover(Attempts(metrics, build_tracing({})), metrics)
+    outcome = RequestOutcome("r")
+    assert await failover.run(upstreams, _chat(), {}, policy.pinned["a"], outcome, None) is OK
+    assert seen == ["model-a", "model-b"]
+    assert outcome.cluster == "b"
+    a, b = upstreams.clusters["a"].endpoints[0], upstreams.clusters["b"].endpoints[0]
+    assert a is not b
+    assert (a.failures, b.failures) == (1, 0)  # the failure is model-a's, not the server's

@@ -83,5 +83,6 @@ models:
     assert none.down_only
     assert pool.candidates("a", set(), panic=True).endpoints == [one]  # panic tries what checks call down
     assert (
-        pool.candidates("a", {one.url}, panic=True).why == "no available endpoint (1 ejected, 0 down by health checks)"
+        pool.candidates("a", {("pool", one.url)}, panic=True).why
+        == "no available endpoint (1 ejected, 0 down by health checks)"
     )

@@ -1,10 +1,14 @@
+import asyncio
 from typing import Any
 
 import aiohttp
 
+from router.policy.compile import compile_texts
 from router.policy.schema import HealthCheck
 from router.upstream.endpoints import Endpoint
-from router.upstream.health import apply_probe, health_url, probe, scrape
+from router.upstream.health import HealthChecker, apply_probe, health_url, probe, scrape
+from router.upstream.outlier import EjectionRule
+from router.upstream.upstreams import EmulatedUpstreams, build_upstreams
 from tests.conftest import url
 
 
@@ -36,3 +40,35 @@ def test_endpoints_flip_after_the_configured_number_of_probes() -> None:
     assert not e.healthy
     apply_probe("c", e, True, hc)
     assert e.healthy
+
+
+def test_a_passing_probe_lifts_the_ejection_of_a_healthy_endpoint() -> None:
+    rule = EjectionRule(consecutive_failures=1, base_s=30, max_s=300)
+    e = Endpoint.parse("http://h:1/v1")
+    e.outlier.failure(0.0, rule, True, "connect")
+    apply_probe("c", e, True, HealthCheck(), rule, now=2.0)
+    assert e.available(2.0)
+
+
+async def test_clusters_sharing_a_url_are_each_probed(emulator: Any) -> None:
+    """Issue #14: health checks were keyed by URL, so of two clusters on one server only the first one's
+    endpoint was re-probed, and the other stayed down after the server came back."""
+    server = await emulator()
+    text = f"""
+version: 1
+clusters:
+  a: {{kind: vllm, model: m, endpoints: ["{url(server)}"], health_check: {{interval_s: 1, metrics_interval_s: 0}}}}
+  b: {{kind: vllm, model: m, endpoints: ["{url(server)}"], health_check: {{interval_s: 1, metrics_interval_s: 0}}}}
+models:
+  m: {{cluster: a}}
+"""
+    async with aiohttp.ClientSession() as s:
+        upstreams = build_upstreams(compile_texts([("p.yaml", text)], env={}), s, EmulatedUpstreams(), env={})
+        endpoints = [c.endpoints[0] for c in upstreams.clusters.values()]
+        for e in endpoints:
+            e.healthy = False
+        checker = HealthChecker(s)
+        checker.tick(upstreams)
+        await asyncio.gather(*checker._running)
+        assert all(e.healthy for e in endpoints)
+        await checker.stop()

@@ -35,7 +35,7 @@ def _pool(text: str = POLICY) -> ClusterRuntime:
     return inproc_clusters(policy, {"pool": MockTransport(_ok)})["pool"]
 
 
-async def _lease(pool: ClusterRuntime, tried: set[str] | None = None) -> Lease:
+async def _lease(pool: ClusterRuntime, tried: set[tuple[str, str]] | None = None) -> Lease:
     got = await pool.acquire(None, set() if tried is None else tried, False, None)
     assert isinstance(got, Lease), got
     return got
@@ -43,7 +43,7 @@ async def _lease(pool: ClusterRuntime, tried: set[str] | None = None) -> Lease:
 
 async def test_each_attempt_gets_an_untried_endpoint_and_retries_hold_a_retry_slot() -> None:
     pool = _pool()
-    tried: set[str] = set()
+    tried: set[tuple[str, str]] = set()
     lease = await _lease(pool, tried)
     assert pool.in_flight == 1
     first = lease.next(None)
@@ -58,7 +58,7 @@ async def test_each_attempt_gets_an_untried_endpoint_and_retries_hold_a_retry_sl
     assert pool.retries == 1  # held while the retry runs
     lease.done()
     assert pool.retries == 0
-    assert tried == {first.endpoint.url, second.endpoint.url}  # the request's set, across clusters
+    assert tried == {("pool", first.endpoint.url), ("pool", second.endpoint.url)}  # the request's, across clusters
     spent = lease.next(None)
     assert spent == Refusal("failed", "2 attempt(s) failed")
     lease.release()
@@ -109,7 +109,7 @@ async def test_an_unconfigured_cluster_says_so_to_operators_only() -> None:
 
 async def test_the_first_attempt_uses_the_candidates_acquire_found() -> None:
     pool = _pool()
-    tried = {pool.endpoints[0].url, pool.endpoints[1].url}
+    tried = {("pool", pool.endpoints[0].url), ("pool", pool.endpoints[1].url)}
     lease = await _lease(pool, tried)
     step = lease.next(None)
     assert isinstance(step, Step)

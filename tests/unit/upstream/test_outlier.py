@@ -101,3 +101,22 @@ def test_never_ejected_longer_than_the_cap(events: list[tuple[float, bool]]) -> 
             if e is not None:
                 assert 0 < e.seconds <= RULE.max_s
         assert o.remaining(now) <= RULE.max_s
+
+
+def test_a_passing_health_check_lifts_an_ejection_but_not_a_hold() -> None:
+    """Issue #14: a restarted replica passed its health checks but stayed ejected for its whole ejection
+    (and was ejected again when that ran out, still dead then). Envoy lifts an ejection when an active
+    check passes; an upstream's own Retry-After stands."""
+    rule = EjectionRule(consecutive_failures=1, base_s=30, max_s=300, probation_successes=1)
+    s = OutlierState()
+    assert s.failure(0.0, rule, True, "connect") is not None
+    assert s.lift(5.0, rule)
+    assert not s.ejected(5.0)
+    assert s.probation == 1  # on probation: one failure ejects it again, for longer
+    assert s.failure(6.0, rule, True, "connect") is not None
+    assert s.remaining(6.0) == 60
+    assert not OutlierState().lift(1.0, rule)  # nothing to lift
+    held = OutlierState()
+    assert held.hold(0.0, 20.0, rule, "http_429 with Retry-After") is not None
+    assert not held.lift(5.0, rule)
+    assert held.ejected(5.0)
