@@ -130,6 +130,12 @@ class StreamState:
         return "".join(parts)
 
 
+def finished(state: StreamState) -> bool:
+    """Whether a stream has told all it had to: a finish reason and the final usage chunk. An upstream that
+    then closes without ``[DONE]`` sent a complete answer (some servers and gateways do), not a broken one."""
+    return bool(state.finish_reasons) and state.usage is not None
+
+
 class EventStream(Protocol):
     """A stream whose first event has already arrived (so the attempt counts as started)."""
 

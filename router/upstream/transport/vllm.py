@@ -24,6 +24,7 @@ from router.upstream.transport.base import (
     StreamState,
     UpstreamCall,
     completion_from_json,
+    finished,
     observe_event,
     parse_retry_after,
 )
@@ -165,6 +166,10 @@ class VllmStream:
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 raise StreamBroken(_failure(exc).kind, f"upstream stream broke: {exc}") from exc
             if not chunk:
+                if finished(state):  # the whole answer, only the terminator missing: finish it
+                    self._done = True
+                    yield DONE
+                    return
                 raise StreamBroken("protocol", "upstream closed the stream before [DONE]")
             pending = self._splitter.feed(chunk)
 

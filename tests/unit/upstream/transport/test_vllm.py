@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from router.errors import AttemptFailed, UpstreamRejected
@@ -13,12 +14,23 @@ from router.policy.schema import Timeouts
 from router.upstream.transport.base import StreamBroken, UpstreamCall
 from router.upstream.transport.vllm import VllmTransport
 from tests.conftest import url
+from tests.faults import ANSWER, fault_app
 
 
 @pytest.fixture
 async def transport() -> AsyncIterator[VllmTransport]:
     async with aiohttp.ClientSession() as session:
         yield VllmTransport(session)
+
+
+def streamed_text(events: list[bytes]) -> str:
+    out = []
+    for e in events:
+        data = e.removeprefix(b"data: ").strip()
+        if data and data != b"[DONE]":
+            for c in orjson.loads(data).get("choices") or []:
+                out.append(c.get("delta", {}).get("content") or "")
+    return "".join(out)
 
 
 def call(endpoint: str, stream: bool = False, model: str = "m", **body: Any) -> UpstreamCall:
@@ -91,3 +103,21 @@ async def test_break_after_first_event_is_stream_broken(emulator: Any, transport
         await drain()
     await s.aclose()
     assert got
+
+
+async def test_a_complete_stream_without_done_is_finished_not_broken(
+    aiohttp_server: Any, transport: VllmTransport
+) -> None:
+    """Issue #14: an upstream that sends the finish reason and the usage, then closes without
+    ``data: [DONE]``, sent the whole answer; the proxy had appended an error event after it."""
+    server = await aiohttp_server(fault_app())
+    s = await transport.stream(call(f"http://127.0.0.1:{server.port}/v1", stream=True, model="fb-no-done"))
+    events = [e async for e in s.events()]
+    await s.aclose()
+    assert events[-1] == b"data: [DONE]\n\n"
+    assert s.state.finish_reasons == ["stop"]
+    assert streamed_text(events) == ANSWER
+    cut = await transport.stream(call(f"http://127.0.0.1:{server.port}/v1", stream=True, model="fb-cut"))
+    with pytest.raises(StreamBroken):
+        _ = [e async for e in cut.events()]  # half an answer, no finish reason: broken
+    await cut.aclose()
