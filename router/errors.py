@@ -157,13 +157,23 @@ class UpstreamRejected(UpstreamError):
 
     def __init__(self, status: int, payload: dict[str, Any], *, answered: bool = True) -> None:
         error = payload.get("error") if isinstance(payload.get("error"), dict) else None
+        code = error.get("code") if error else None
+        if error is None and payload.get("object") == "error":  # vLLM's own shape: the error at the top level
+            error = payload
+            code = payload.get("code") if isinstance(payload.get("code"), str) else None  # else the HTTP status
         message = str(error.get("message")) if error else f"upstream rejected the request ({status})"
         super().__init__(message)
         self.status = status
         self.error_type = str(error.get("type") or "invalid_request_error") if error else "invalid_request_error"
-        self.code = str(error["code"]) if error and error.get("code") is not None else None
+        self.code = str(code) if code is not None else None
         self.param = str(error["param"]) if error and error.get("param") is not None else None
         self.answered = answered
+
+    @property
+    def context_exceeded(self) -> bool:
+        """The prompt (plus the output asked for) is longer than the model's context: another model with a
+        larger one may still answer. OpenAI says so by code, vLLM and others by message."""
+        return self.code == "context_length_exceeded" or "maximum context length" in self.message.lower()
 
 
 class AttemptFailed(RouterError):

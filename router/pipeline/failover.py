@@ -12,7 +12,14 @@ from types import MappingProxyType
 from opentelemetry import trace
 
 from router.api.chat import ChatRequest
-from router.errors import AttemptFailed, InvalidRequest, NoUpstreamAvailable, UpstreamError, UpstreamTimeout
+from router.errors import (
+    AttemptFailed,
+    InvalidRequest,
+    NoUpstreamAvailable,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
 from router.pipeline.attempts import Attempts, OpenStream
 from router.telemetry import names as n
 from router.telemetry.metrics import Metrics
@@ -47,6 +54,11 @@ class _Tally:
     vllm_only_skips: int = 0
     other_skips: int = 0
     affinity: dict[str, bytes | None] = field(default_factory=dict)
+    # A target's model refused the request as longer than its context: the models that did (no other
+    # target serving one of them is tried), and the refusal, the client's answer if no model can take it.
+    too_long: set[str] = field(default_factory=set)
+    too_long_refusal: UpstreamRejected | None = None
+    too_long_attempts: int = 0
 
 
 class Failover:
@@ -79,6 +91,8 @@ class Failover:
                     return result
                 if tally.deadline_hit:
                     break
+        if tally.too_long_refusal is not None and tally.attempted == tally.too_long_attempts:
+            raise tally.too_long_refusal  # every model tried is too small: the client's 400, with its reason
         raise _no_answer(chat, decision, tally)
 
     def _plan(self, decision: Decision, upstreams: Upstreams, outcome: RequestOutcome) -> list[Target]:
@@ -130,6 +144,10 @@ class Failover:
             self._skip(outcome, name, Refusal("unsupported", detail), tally)
             return None
         tally.other_skips += 1
+        model = target.adapter or cluster.upstream_model
+        if model in tally.too_long:
+            self._skip(outcome, name, Refusal("context_length", f"{model} already refused it as too long"), tally)
+            return None
         got = await cluster.acquire(target.adapter, tally.tried, panic, deadline)
         if isinstance(got, Refusal):
             self._skip(outcome, name, got, tally)
@@ -137,35 +155,59 @@ class Failover:
         lease: Lease = got
         result: Completion | OpenStream | None = None
         try:
-            while True:
-                left = lease.attempts < cluster.max_attempts
-                if left and deadline is not None and time.monotonic() >= deadline:
-                    tally.deadline_hit = True
-                    return None
-                step = lease.next(cluster.affinity_key(lambda mode: self._affinity(tally, mode, chat, headers)))
-                if isinstance(step, Refusal):
-                    # Attempts that all failed were counted as they failed; the skip is for the log.
-                    self._skip(outcome, name, step, None if step.reason == "failed" else tally)
-                    return None
-                tally.attempted += 1
-                try:
-                    result = await self.attempts.attempt(
-                        chat, lease, step.endpoint, target, outcome, deadline, step.retry
-                    )
-                except AttemptFailed as exc:
-                    tally.timeouts += exc.timeout
-                    # The client hears the cluster and the kind of failure; the endpoint and the upstream's
-                    # own words are in the span, the log and the admin view.
-                    tally.failures.append(f"{name}: {exc.public}")
-                    outcome.attempts[-1].next_reason = exc.kind
-                    continue
-                finally:
-                    lease.done()
-                outcome.cluster = name
-                return result
+            result = await self._attempts(chat, headers, target, lease, outcome, deadline, tally)
+            return result
         finally:
             if not isinstance(result, OpenStream):  # an open stream keeps its lease until the relay ends
                 lease.release()
+
+    async def _attempts(
+        self,
+        chat: ChatRequest,
+        headers: Mapping[str, str],
+        target: Target,
+        lease: Lease,
+        outcome: RequestOutcome,
+        deadline: float | None,
+        tally: _Tally,
+    ) -> Completion | OpenStream | None:
+        """The attempts on one leased cluster, until one answers or the lease refuses another."""
+        cluster = lease.cluster
+        name, model = cluster.name, target.adapter or cluster.upstream_model
+        while True:
+            left = lease.attempts < cluster.max_attempts
+            if left and deadline is not None and time.monotonic() >= deadline:
+                tally.deadline_hit = True
+                return None
+            step = lease.next(cluster.affinity_key(lambda mode: self._affinity(tally, mode, chat, headers)))
+            if isinstance(step, Refusal):
+                # Attempts that all failed were counted as they failed; the skip is for the log.
+                self._skip(outcome, name, step, None if step.reason == "failed" else tally)
+                return None
+            tally.attempted += 1
+            try:
+                result = await self.attempts.attempt(chat, lease, step.endpoint, target, outcome, deadline, step.retry)
+            except UpstreamRejected as exc:
+                if not exc.context_exceeded:
+                    raise  # the request's own fault, whoever answers: the client hears it, nothing retried
+                # Longer than this model's context: the route's next target with another model may take it.
+                tally.too_long.add(model)
+                tally.too_long_attempts += 1
+                tally.too_long_refusal = tally.too_long_refusal or exc
+                tally.failures.append(f"{name}: context length exceeded")
+                outcome.attempts[-1].next_reason = "context_length_exceeded"
+                return None
+            except AttemptFailed as exc:
+                tally.timeouts += exc.timeout
+                # The client hears the cluster and the kind of failure; the endpoint and the upstream's
+                # own words are in the span, the log and the admin view.
+                tally.failures.append(f"{name}: {exc.public}")
+                outcome.attempts[-1].next_reason = exc.kind
+                continue
+            finally:
+                lease.done()
+            outcome.cluster = name
+            return result
 
     @staticmethod
     def _affinity(tally: _Tally, mode: str, chat: ChatRequest, headers: Mapping[str, str]) -> bytes | None:

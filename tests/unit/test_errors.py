@@ -36,3 +36,28 @@ def test_policy_issue_formats() -> None:
     assert str(PolicyIssue("a.yaml", 3, "routes[0].cluster", "unknown")) == "a.yaml:3: routes[0].cluster: unknown"
     assert str(PolicyIssue("a.yaml", None, "", "empty")) == "a.yaml: empty"
     assert "a.yaml:3" in str(PolicyError([PolicyIssue("a.yaml", 3, "", "x")]))
+
+
+def test_vllms_own_error_shape_and_the_context_length_signs() -> None:
+    vllm = UpstreamRejected(
+        400,
+        {
+            "object": "error",
+            "message": "This model's maximum context length is 8192 tokens.",
+            "type": "BadRequestError",
+            "code": 400,
+        },
+    )
+    assert (vllm.message, vllm.error_type, vllm.code) == (
+        "This model's maximum context length is 8192 tokens.",
+        "BadRequestError",
+        None,
+    )
+    assert vllm.context_exceeded
+    openai = UpstreamRejected(
+        400, {"error": {"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"}}
+    )
+    assert openai.context_exceeded
+    assert not UpstreamRejected(
+        400, {"error": {"message": "bad temperature", "code": "invalid_value"}}
+    ).context_exceeded

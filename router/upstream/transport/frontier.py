@@ -171,7 +171,9 @@ def classify_failure(exc: BaseException) -> AttemptFailed | UpstreamRejected:
     name = type(exc).__name__
     message = _one_line(str(getattr(exc, "message", "") or exc))
     if isinstance(status, int) and status in CLIENT_FAULT:
-        payload = {"error": {"message": message, "type": "invalid_request_error"}}
+        payload: dict[str, Any] = {"error": {"message": message, "type": "invalid_request_error"}}
+        if name == "ContextWindowExceededError":
+            payload["error"]["code"] = "context_length_exceeded"
         return UpstreamRejected(status, payload, answered=False)
     if name == "APIConnectionError" and not _from_network(exc):
         payload = {

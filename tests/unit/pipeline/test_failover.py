@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from router.api.chat import ChatRequest, parse_chat_request
-from router.errors import AttemptFailed, NoUpstreamAvailable, UpstreamTimeout
+from router.errors import AttemptFailed, NoUpstreamAvailable, UpstreamRejected, UpstreamTimeout
 from router.pipeline.attempts import Attempts
 from router.pipeline.failover import Failover
 from router.policy.compile import compile_texts
@@ -195,3 +195,57 @@ async def test_clusters_sharing_one_url_are_separate_endpoints() -> None:
     a, b = upstreams.clusters["a"].endpoints[0], upstreams.clusters["b"].endpoints[0]
     assert a is not b
     assert (a.failures, b.failures) == (1, 0)  # the failure is model-a's, not the server's
+
+
+def _too_long(call: UpstreamCall) -> UpstreamRejected:
+    message = "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens."
+    return UpstreamRejected(400, {"object": "error", "message": message, "type": "BadRequestError", "code": 400})
+
+
+async def test_a_prompt_too_long_for_one_model_goes_to_the_next_target() -> None:
+    """Issue #14: ``context_length_exceeded`` went to the client although the route's fallback had a larger
+    context. The same model is not asked again; the endpoint is not blamed."""
+
+    async def too_long(call: UpstreamCall) -> Completion:
+        raise _too_long(call)
+
+    pool, api = Upstream(), Upstream()
+    pool.transport = MockTransport(too_long)
+    failover, upstreams, decision, _ = _setup(pool, api)
+    outcome = RequestOutcome("r")
+    assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
+    assert outcome.cluster == "api"
+    assert len(pool.transport.calls) == 1  # not the pool's other replica: the same model, the same context
+    assert outcome.attempts[0].next_reason == "context_length_exceeded"
+    assert all(e.failures == 0 for e in upstreams.clusters["pool"].endpoints)
+    _settled(upstreams)
+
+
+async def test_too_long_for_every_model_is_the_clients_400_with_its_reason() -> None:
+    async def too_long(call: UpstreamCall) -> Completion:
+        raise _too_long(call)
+
+    pool, api = Upstream(), Upstream()
+    pool.transport, api.transport = MockTransport(too_long), MockTransport(too_long)
+    failover, upstreams, decision, _ = _setup(pool, api)
+    with pytest.raises(UpstreamRejected) as info:
+        await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), None)
+    assert info.value.status == 400
+    assert "maximum context length" in info.value.message
+    _settled(upstreams)
+
+
+async def test_any_other_rejection_is_the_clients_at_once() -> None:
+    async def filtered(call: UpstreamCall) -> Completion:
+        raise UpstreamRejected(
+            400, {"error": {"message": "filtered", "type": "invalid_request_error", "code": "content_filter"}}
+        )
+
+    pool, api = Upstream(), Upstream()
+    pool.transport = MockTransport(filtered)
+    failover, upstreams, decision, _ = _setup(pool, api)
+    with pytest.raises(UpstreamRejected) as info:
+        await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), None)
+    assert info.value.code == "content_filter"
+    assert api.endpoints == []  # not retried anywhere: the content is the request's
+    _settled(upstreams)

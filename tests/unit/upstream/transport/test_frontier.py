@@ -72,3 +72,12 @@ def test_error_mapping(litellm: Any) -> None:
     assert isinstance(timeout, AttemptFailed)
     assert timeout.timeout
     assert t._failure(TimeoutError()).kind == "timeout"  # type: ignore[union-attr]  # AttemptFailed here
+
+
+def test_a_context_window_error_is_marked_for_the_next_target(litellm: Any) -> None:
+    t = FrontierTransport(litellm, "openai/gpt-4o", None)
+    exc = litellm.exceptions.ContextWindowExceededError("prompt is too long: 210000 tokens", "gpt-4o", "openai")
+    failure = t._failure(exc)
+    assert isinstance(failure, UpstreamRejected)
+    assert failure.context_exceeded
+    assert failure.code == "context_length_exceeded"
