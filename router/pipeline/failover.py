@@ -4,6 +4,7 @@ could be tried because health checks call every endpoint down, a second, panic p
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from router.telemetry.metrics import Metrics
 from router.types import Decision, RequestOutcome, Target
 from router.upstream import ordering
 from router.upstream.cluster import ClusterRuntime
+from router.upstream.endpoints import Endpoint
 from router.upstream.lease import Lease, Refusal
 from router.upstream.limits import retry_after
 from router.upstream.request import DEADLINE_HEADER, affinity_key
@@ -174,12 +176,19 @@ class Failover:
         """The attempts on one leased cluster, until one answers or the lease refuses another."""
         cluster = lease.cluster
         name, model = cluster.name, target.adapter or cluster.upstream_model
+        again: tuple[Endpoint, float] | None = None  # the endpoint that just failed, to retry after a wait
         while True:
-            left = lease.attempts < cluster.max_attempts
+            if again is not None:
+                await asyncio.sleep(again[1])
+            left = again is not None or lease.attempts < cluster.max_attempts
             if left and deadline is not None and time.monotonic() >= deadline:
                 tally.deadline_hit = True
                 return None
-            step = lease.next(cluster.affinity_key(lambda mode: self._affinity(tally, mode, chat, headers)))
+            if again is not None:
+                step = lease.retry_same(again[0])
+                again = None
+            else:
+                step = lease.next(cluster.affinity_key(lambda mode: self._affinity(tally, mode, chat, headers)))
             if isinstance(step, Refusal):
                 # Attempts that all failed were counted as they failed; the skip is for the log.
                 self._skip(outcome, name, step, None if step.reason == "failed" else tally)
@@ -203,6 +212,9 @@ class Failover:
                 # own words are in the span, the log and the admin view.
                 tally.failures.append(f"{name}: {exc.public}")
                 outcome.attempts[-1].next_reason = exc.kind
+                if not lease.untried_left():  # no other endpoint: this one again, after a wait, if it may be
+                    wait = lease.again(step.endpoint, exc, deadline)
+                    again = None if wait is None else (step.endpoint, wait)
                 continue
             finally:
                 lease.done()

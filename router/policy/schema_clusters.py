@@ -18,6 +18,7 @@ from router.policy.schema_upstream import (
     LoadBalancing,
     OutlierDetection,
     Price,
+    Retry,
     SelfHostedCost,
     Timeouts,
     _split_endpoints,
@@ -67,6 +68,7 @@ class VllmCluster(_Strict):
         description="Endpoints of this cluster one request may try (each a different one) before it moves "
         "to its next fallback.",
     )
+    retry: Retry = Field(default_factory=Retry, description="Retrying the endpoint that just failed.")
     health_check: HealthCheck = Field(default_factory=HealthCheck, description="Active health checks.")
     outlier_detection: OutlierDetection = Field(
         default_factory=OutlierDetection, description="Passive ejection of failing endpoints."
@@ -136,6 +138,7 @@ class FrontierCluster(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
     cooldown: Cooldown = Field(default_factory=Cooldown, description="Back-off after provider failures.")
+    retry: Retry = Field(default_factory=Retry, description="Retrying the provider after a failure.")
     price: Price | None = Field(
         None, description="Override of litellm's price for this model (a negotiated rate, a gateway)."
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from router.errors import AttemptFailed
 from router.upstream.endpoints import Endpoint
 
 if TYPE_CHECKING:
@@ -39,6 +40,12 @@ class Refusal:
     down_only: bool = False  # refused only because health checks call its endpoints down
 
 
+def transient(kind: str) -> bool:
+    """Failures that may pass in a moment (a 429, a 5xx, a refused or reset connection); not a timeout
+    (the same wait again) nor a 4xx the operator must fix (a wrong key, an unknown model)."""
+    return kind in ("connect", "protocol", "http_429") or kind.startswith("http_5")
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """The endpoint of a request's next attempt on a cluster."""
@@ -59,6 +66,7 @@ class Lease:
     panic: bool
     found: Candidates
     attempts: int = 0
+    same: int = 0  # retries of an endpoint that had just failed
     _retrying: bool = False
     _released: bool = False
 
@@ -81,6 +89,41 @@ class Lease:
         self.attempts += 1
         self.tried.add((c.name, pick.endpoint.url))
         return Step(pick.endpoint, retry)
+
+    def untried_left(self) -> bool:
+        """Whether another endpoint of the cluster may still take an attempt (tried first, at once)."""
+        c = self.cluster
+        return self.attempts < c.max_attempts and bool(c.candidates(self.adapter, self.tried, self.panic).endpoints)
+
+    def again(self, endpoint: Endpoint, failure: AttemptFailed, deadline: float | None) -> float | None:
+        """How long to wait before retrying ``endpoint``, which just failed with ``failure``; None when it
+        may not be retried: the retries are used, the failure is a timeout, the upstream's ``Retry-After``
+        is longer than the policy waits or than the deadline allows, or the endpoint is out for everyone."""
+        c, policy = self.cluster, self.cluster.config.retry
+        if self.same >= policy.same_endpoint or failure.timeout or not transient(failure.kind):
+            return None
+        if failure.retry_after_s:
+            if failure.retry_after_s > policy.max_retry_after_s:
+                return None
+            wait = failure.retry_after_s + 0.01  # just past the hold it set on the endpoint
+        else:
+            cap = min(policy.backoff_max_ms, policy.backoff_base_ms * 2**self.same) / 1000
+            wait = c.rng.uniform(0, cap)  # full jitter: retries from many requests do not arrive together
+        now = c.clock()
+        if deadline is not None and now + wait >= deadline:
+            return None
+        if not endpoint.available(now + wait):
+            return None  # ejected or cooling down past the wait: other requests keep off it too
+        return wait
+
+    def retry_same(self, endpoint: Endpoint) -> Step | Refusal:
+        """A retry of ``endpoint`` (after :meth:`again`'s wait), holding a retry slot like any retry."""
+        c = self.cluster
+        if not c.try_retry():
+            return Refusal("retry_budget", f"retry budget spent ({c.retries} in flight)")
+        self._retrying = True
+        self.same += 1
+        return Step(endpoint, retry=True)
 
     def done(self) -> None:
         """The attempt is over (answered or failed): give its retry slot back."""

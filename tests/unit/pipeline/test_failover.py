@@ -190,11 +190,11 @@ async def test_clusters_sharing_one_url_are_separate_endpoints() -> None:
     failover = Failover(Attempts(metrics, build_tracing({})), metrics)
     outcome = RequestOutcome("r")
     assert await failover.run(upstreams, _chat(), {}, policy.pinned["a"], outcome, None) is OK
-    assert seen == ["model-a", "model-b"]
+    assert seen == ["model-a", "model-a", "model-b"]  # a's one endpoint retried once, then b on the same server
     assert outcome.cluster == "b"
     a, b = upstreams.clusters["a"].endpoints[0], upstreams.clusters["b"].endpoints[0]
     assert a is not b
-    assert (a.failures, b.failures) == (1, 0)  # the failure is model-a's, not the server's
+    assert (a.failures, b.failures) == (2, 0)  # the failures are model-a's, not the server's
 
 
 def _too_long(call: UpstreamCall) -> UpstreamRejected:
@@ -249,3 +249,91 @@ async def test_any_other_rejection_is_the_clients_at_once() -> None:
     assert info.value.code == "content_filter"
     assert api.endpoints == []  # not retried anywhere: the content is the request's
     _settled(upstreams)
+
+
+ONE = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    model: m
+    endpoints: ["http://10.0.0.1:1/v1"]
+    retry: {backoff_base_ms: 20, backoff_max_ms: 40, max_retry_after_s: 1}
+    fallbacks: [api]
+  api:
+    kind: frontier
+    model: openai/m
+    price: {input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}
+models:
+  pool: {cluster: pool}
+"""
+
+
+class Script:
+    """An upstream that fails with the given failures in turn, then answers; it notes when each call came."""
+
+    def __init__(self, *failures: AttemptFailed) -> None:
+        self.failures = list(failures)
+        self.at: list[float] = []
+
+    async def __call__(self, call: UpstreamCall) -> Completion:
+        self.at.append(time.monotonic())
+        if self.failures:
+            raise self.failures.pop(0)
+        return OK
+
+
+def _one(pool: Script) -> tuple[Failover, Upstreams, Decision, MockTransport]:
+    policy = compile_texts([("p.yaml", ONE)], env={})
+    metrics, api = Metrics(), MockTransport(Script())
+    upstreams = Upstreams(inproc_clusters(policy, {"pool": MockTransport(pool), "api": api}))
+    return Failover(Attempts(metrics, build_tracing({})), metrics), upstreams, policy.pinned["pool"], api
+
+
+async def test_a_one_endpoint_cluster_retries_once_after_a_jittered_backoff() -> None:
+    """Issue #14: a single 500 from a one-endpoint cluster went straight to the fallback."""
+    pool = Script(AttemptFailed("boom", kind="http_500", retriable=True))
+    failover, upstreams, decision, api = _one(pool)
+    outcome = RequestOutcome("r")
+    assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
+    assert outcome.cluster == "pool"
+    assert api.calls == []
+    assert 0 <= pool.at[1] - pool.at[0] <= 0.2  # waited, but no more than the backoff's cap and some slack
+    assert outcome.attempts[1].retry
+    _settled(upstreams)
+
+
+async def test_retry_after_is_waited_out_when_it_fits() -> None:
+    pool = Script(AttemptFailed("slow down", kind="http_429", retriable=True, retry_after_s=0.3))
+    failover, upstreams, decision, _api = _one(pool)
+    outcome = RequestOutcome("r")
+    assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
+    assert outcome.cluster == "pool"
+    assert pool.at[1] - pool.at[0] >= 0.3  # never before the upstream said
+    _settled(upstreams)
+
+
+async def test_a_retry_after_longer_than_the_policy_or_the_deadline_goes_to_the_fallback_at_once() -> None:
+    for retry_after, deadline_s in ((5.0, None), (0.5, 0.2)):
+        pool = Script(AttemptFailed("slow down", kind="http_429", retriable=True, retry_after_s=retry_after))
+        failover, upstreams, decision, _api = _one(pool)
+        outcome = RequestOutcome("r")
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        started = time.monotonic()
+        assert await failover.run(upstreams, _chat(), {}, decision, outcome, deadline) is OK
+        assert outcome.cluster == "api"
+        assert len(pool.at) == 1
+        assert time.monotonic() - started < 0.15
+        _settled(upstreams)
+
+
+async def test_timeouts_and_operator_errors_are_not_retried_on_the_same_endpoint() -> None:
+    for failure in (
+        AttemptFailed("late", kind="timeout", retriable=True, timeout=True),
+        AttemptFailed("answered HTTP 401", kind="http_401", retriable=True),
+    ):
+        pool = Script(failure)
+        failover, upstreams, decision, _ = _one(pool)
+        outcome = RequestOutcome("r")
+        assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
+        assert (outcome.cluster, len(pool.at)) == ("api", 1)
