@@ -22,6 +22,19 @@ class Timeouts(_Strict):
         "first SSE event when streaming). A miss counts as a failure and the next target is tried.",
     )
     total_s: float = Field(600.0, gt=0, le=7200, description="Seconds for the whole attempt, including a full stream.")
+    idle_s: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="Seconds a stream may go without an event after its first one; then it has stalled (the "
+        "connection open, nothing coming): the endpoint's failure, and the stream ends as broken. At most "
+        "`total_s`.",
+    )
+
+    @property
+    def stream_idle_s(self) -> float:
+        """The idle limit in force: never longer than the whole attempt may last."""
+        return min(self.idle_s, self.total_s)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -138,7 +138,7 @@ class FrontierTransport:
             raise AttemptFailed("frontier stream ended before any chunk", kind="protocol", retriable=True) from None
         except Exception as exc:
             raise self._failure(exc) from exc
-        return FrontierStream(iterator, first, call.include_usage, self)
+        return FrontierStream(iterator, first, call.include_usage, self, call.timeouts.stream_idle_s)
 
 
 # Where a failure came from the network: the exception chain holds one of these (or an OSError).
@@ -211,8 +211,11 @@ def _clean_usage(obj: dict[str, Any]) -> None:
 
 
 class FrontierStream:
-    def __init__(self, iterator: AsyncIterator[Any], first: Any, keep_usage: bool, owner: FrontierTransport) -> None:
+    def __init__(
+        self, iterator: AsyncIterator[Any], first: Any, keep_usage: bool, owner: FrontierTransport, idle_s: float = 15.0
+    ) -> None:
         self._iterator = iterator
+        self._idle_s = idle_s
         self._first: Any = first
         self._keep_usage = keep_usage
         self._owner = owner
@@ -264,7 +267,10 @@ class FrontierStream:
                 yield out
         while True:
             try:
-                event = await self._owner._run(self._next())
+                async with asyncio.timeout(self._idle_s):
+                    event = await self._owner._run(self._next())
+            except TimeoutError as exc:
+                raise StreamBroken("stall", f"provider stream stalled: no event for {self._idle_s:g} s") from exc
             except Exception as exc:
                 failure = self._owner._failure(exc)
                 raise StreamBroken(getattr(failure, "kind", "protocol"), failure.message) from exc

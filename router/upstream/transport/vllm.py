@@ -34,9 +34,11 @@ from router.upstream.transport.base import (
 CLIENT_FAULT = frozenset({400, 413, 422})
 
 
-def _client_timeout(connect_s: float, first_byte_s: float, total_s: float, stream: bool) -> aiohttp.ClientTimeout:
-    # For streams, sock_read bounds the gap between events; first byte and total are bounded separately.
-    return aiohttp.ClientTimeout(total=total_s, sock_connect=connect_s, sock_read=first_byte_s if stream else None)
+def _client_timeout(t: Timeouts, first_byte_s: float, total_s: float, stream: bool) -> aiohttp.ClientTimeout:
+    # The first byte, the gap between a stream's events (idle_s, in VllmStream) and the total are bounded
+    # on their own; sock_read is only a backstop for a read that hangs in between.
+    sock_read = max(first_byte_s, t.stream_idle_s) if stream else None
+    return aiohttp.ClientTimeout(total=total_s, sock_connect=t.connect_s, sock_read=sock_read)
 
 
 def _failure(exc: BaseException) -> AttemptFailed:
@@ -84,12 +86,12 @@ class VllmTransport:
             headers["Authorization"] = f"Bearer {call.api_key}"
         t = call.timeouts
         if call.remaining_s is not None:  # cut to the request's deadline: built per call, not cached
-            timeout = _client_timeout(t.connect_s, call.first_byte_s, call.total_s, call.stream)
+            timeout = _client_timeout(t, call.first_byte_s, call.total_s, call.stream)
         else:
             key = (t, call.stream)
             cached = self._timeouts.get(key)
             if cached is None:
-                cached = self._timeouts[key] = _client_timeout(t.connect_s, t.first_byte_s, t.total_s, call.stream)
+                cached = self._timeouts[key] = _client_timeout(t, t.first_byte_s, t.total_s, call.stream)
             timeout = cached
         return call.endpoint + "/chat/completions", orjson.dumps(body), headers, timeout
 
@@ -136,12 +138,20 @@ class VllmTransport:
             if isinstance(exc, TimeoutError | aiohttp.ClientError | OSError):
                 raise _failure(exc) from exc
             raise
-        return VllmStream(resp, splitter, first, call.include_usage)
+        return VllmStream(resp, splitter, first, call.include_usage, call.timeouts.stream_idle_s)
 
 
 class VllmStream:
-    def __init__(self, resp: aiohttp.ClientResponse, splitter: EventSplitter, first: list[bytes], keep_usage: bool):
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        splitter: EventSplitter,
+        first: list[bytes],
+        keep_usage: bool,
+        idle_s: float = 15.0,
+    ) -> None:
         self._resp = resp
+        self._idle_s = idle_s
         self._splitter = splitter
         self._first = first
         self._keep_usage = keep_usage
@@ -162,8 +172,11 @@ class VllmStream:
             if self._done:
                 return
             try:
-                chunk = await self._resp.content.readany()
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                async with asyncio.timeout(self._idle_s):
+                    chunk = await self._resp.content.readany()
+            except TimeoutError as exc:
+                raise StreamBroken("stall", f"upstream stream stalled: no event for {self._idle_s:g} s") from exc
+            except (aiohttp.ClientError, OSError) as exc:
                 raise StreamBroken(_failure(exc).kind, f"upstream stream broke: {exc}") from exc
             if not chunk:
                 if finished(state):  # the whole answer, only the terminator missing: finish it

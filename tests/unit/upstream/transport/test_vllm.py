@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -121,3 +123,19 @@ async def test_a_complete_stream_without_done_is_finished_not_broken(
     with pytest.raises(StreamBroken):
         _ = [e async for e in cut.events()]  # half an answer, no finish reason: broken
     await cut.aclose()
+
+
+async def test_a_stream_that_stalls_is_broken_after_its_idle_limit(
+    aiohttp_server: Any, transport: VllmTransport
+) -> None:
+    """Issue #14: a stream that stopped with its connection open waited the whole first_byte_s (30-60 s)."""
+    server = await aiohttp_server(fault_app())
+    c = call(f"http://127.0.0.1:{server.port}/v1", stream=True, model="fb-stall")
+    c = replace(c, timeouts=Timeouts(connect_s=0.5, first_byte_s=5, total_s=10, idle_s=0.3))
+    s = await transport.stream(c)
+    started = time.monotonic()
+    with pytest.raises(StreamBroken) as info:
+        _ = [e async for e in s.events()]
+    await s.aclose()
+    assert info.value.kind == "stall"
+    assert 0.25 <= time.monotonic() - started < 2
