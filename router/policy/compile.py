@@ -101,7 +101,7 @@ def compile_texts(texts: Sequence[tuple[str, str]], env: Mapping[str, str] | Non
 def _validation_issues(doc: SourceDoc, exc: ValidationError) -> list[PolicyIssue]:
     out = []
     for err in exc.errors():
-        loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("vllm", "frontier")))
+        loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("vllm", "openai", "frontier")))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = RENAMED.get(str(loc[-1]) if loc else "", "unknown key (not in the policy schema; check the spelling)")

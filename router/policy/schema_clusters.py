@@ -40,7 +40,11 @@ OutputCap = Annotated[
 class VllmCluster(_Strict):
     """A pool of vLLM (or any OpenAI-compatible) replicas called directly over HTTP."""
 
-    kind: Literal["vllm"] = Field(description="Cluster kind: `vllm` for self-hosted OpenAI-compatible pools.")
+    kind: Literal["vllm", "openai"] = Field(
+        description="Cluster kind: `vllm` for self-hosted vLLM pools; `openai` for any other OpenAI-compatible "
+        "server (llama.cpp, TGI, SGLang, a gateway): the same pool, but vLLM's extra request fields are not "
+        "sent to it, and its `GET /health` probes and `/metrics` scrapes are off unless `health_check` is set."
+    )
     description: str = Field("", description="Free text for humans.")
     endpoints: list[str | EndpointSpec] = Field(
         min_length=1,
@@ -97,6 +101,14 @@ class VllmCluster(_Strict):
             url = url.rstrip("/")
             out.append(url if isinstance(item, str) else item.model_copy(update={"url": url}))
         return out
+
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_health(cls, data: object) -> object:
+        # Another OpenAI-compatible server has neither vLLM's /health nor its /metrics, unless told so.
+        if isinstance(data, dict) and data.get("kind") == "openai" and "health_check" not in data:
+            return {**data, "health_check": {"enabled": False, "metrics_interval_s": 0}}
+        return data
 
     @model_validator(mode="after")
     def _endpoint_adapters(self) -> Self:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from router.policy.schema_base import _Strict
 
@@ -46,6 +46,11 @@ class Timeouts(_Strict):
 class HealthCheck(_Strict):
     """Active checks of each vLLM endpoint: `GET /health`, and a scrape of vLLM's Prometheus `/metrics`."""
 
+    enabled: StrictBool = Field(
+        True,
+        description="Probe each endpoint's health path. Off: endpoints are judged by real traffic alone "
+        "(outlier detection), for servers without a health path.",
+    )
     interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between `GET /health` probes of an endpoint.")
     timeout_s: float = Field(2.0, gt=0, le=60, description="Seconds a probe (health or metrics) may take.")
     path: str = Field("/health", pattern=r"^/", description="Health path, at the server root (not under `/v1`).")

@@ -105,7 +105,8 @@ class HealthChecker:
             if hc is None:
                 continue
             for e in c.endpoints:
-                jobs.append(self._health(c, e, hc, first=True))
+                if hc.enabled:
+                    jobs.append(self._health(c, e, hc, first=True))
                 if hc.metrics_interval_s:
                     jobs.append(scrape(self.session, e, hc, self.clock))
         await asyncio.gather(*jobs)
@@ -117,7 +118,7 @@ class HealthChecker:
             if hc is None:
                 continue
             for e in c.endpoints:
-                if self._due(("health", c.name, e.url), now, hc.interval_s):
+                if hc.enabled and self._due(("health", c.name, e.url), now, hc.interval_s):
                     self._run(("health", c.name, e.url), self._health(c, e, hc))
                 if hc.metrics_interval_s and self._due(("metrics", c.name, e.url), now, hc.metrics_interval_s):
                     self._run(("metrics", c.name, e.url), scrape(self.session, e, hc, self.clock))

@@ -40,7 +40,7 @@ class PoolCluster(ClusterRuntime):
 
     @property
     def takes_vllm_fields(self) -> bool:
-        return True
+        return self.config.kind == "vllm"  # not another OpenAI-compatible server
 
     @property
     def health_check(self) -> HealthCheck:

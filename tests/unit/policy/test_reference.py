@@ -14,7 +14,7 @@ def test_types_read_like_prose() -> None:
     text = render_reference()
     assert "| `clusters` | map of string to VllmCluster or FrontierCluster |" in text
     assert "| `fallbacks` | list of string or null |" in text
-    assert "| `kind` | `vllm` | required |" in text
+    assert "| `kind` | `vllm` or `openai` | required |" in text
 
 
 def test_committed_reference_is_up_to_date() -> None:

@@ -72,3 +72,20 @@ models:
         await asyncio.gather(*checker._running)
         assert all(e.healthy for e in endpoints)
         await checker.stop()
+
+
+async def test_endpoints_without_health_checks_are_never_probed() -> None:
+    text = """
+version: 1
+clusters:
+  llama: {kind: openai, model: m, endpoints: ["http://127.0.0.1:9/v1"]}
+models:
+  m: {cluster: llama}
+"""
+    async with aiohttp.ClientSession() as s:
+        upstreams = build_upstreams(compile_texts([("p.yaml", text)], env={}), s, EmulatedUpstreams(), env={})
+        checker = HealthChecker(s)
+        await checker.check_all(upstreams)
+        checker.tick(upstreams)
+        assert not checker._running
+        assert upstreams.clusters["llama"].endpoints[0].healthy

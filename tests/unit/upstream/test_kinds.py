@@ -98,3 +98,24 @@ def test_readiness_by_kind() -> None:
         e.healthy = False
     assert pool.readiness(pool.clock())["ready"] is False
     assert api.readiness(api.clock()) == {"ready": True, "provider": "mock"}
+
+
+def test_an_openai_compatible_pool_is_a_pool_without_vllms_extras_or_probes() -> None:
+    """Issue #14: a server that is not vLLM (no /health, no /metrics) was marked down by its probes."""
+    text = """
+version: 1
+clusters:
+  llama: {kind: openai, model: m, endpoints: ["http://10.0.0.1:1/v1"]}
+  checked: {kind: openai, model: m, endpoints: ["http://10.0.0.2:1/v1"], health_check: {path: /healthz}}
+models:
+  m: {cluster: llama}
+"""
+    policy = compile_texts([("p.yaml", text)], env={})
+    c = inproc_clusters(policy, {"llama": MockTransport(_ok), "checked": MockTransport(_ok)})
+    llama, checked = c["llama"], c["checked"]
+    assert isinstance(llama, PoolCluster)
+    assert not llama.takes_vllm_fields
+    assert llama.health_check is not None
+    assert (llama.health_check.enabled, llama.health_check.metrics_interval_s) == (False, 0)
+    assert checked.health_check is not None
+    assert checked.health_check.enabled  # said once in the policy, and then it is probed
