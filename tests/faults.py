@@ -196,4 +196,8 @@ def fault_app() -> web.Application:
     app[REQUESTS] = state.requests
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/health", health)
+    # The same upstream under a path per cluster (``/<anything>/v1``), for policies that give each cluster
+    # its own URL.
+    app.router.add_post("/{prefix}/v1/chat/completions", chat)
+    app.router.add_get("/{prefix}/health", health)
     return app

@@ -174,36 +174,30 @@ def completion_from_json(payload: bytes, obj: dict[str, Any]) -> Completion:
 def observe_event(state: StreamState, event: bytes, keep_usage: bool) -> bytes | None:
     """Read what telemetry needs from one upstream event; return the event to relay (or None to drop it).
 
-    Cheap on the common path: only events that carry usage or a finish reason are parsed.
+    Every event is parsed (about a microsecond for a token's chunk): one that is not a JSON object is a
+    broken stream, never relayed, since the client's SDK would fail on it and its content would be lost.
     """
     data = event_data(event)
     if data is None or data == b"[DONE]":
         return event
-    if (
-        not state.response_model
-        or b'"usage":{' in data
-        or b'"usage": {' in data
-        or b'"finish_reason":"' in data
-        or b'"finish_reason": "' in data
-    ):
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return event
-        if not isinstance(obj, dict):
-            return event
-        if not state.response_model:
-            state.response_model = str(obj.get("model") or "")
-            state.response_id = str(obj.get("id") or "")
-        for c in obj.get("choices") or []:
-            if isinstance(c, dict) and c.get("finish_reason"):
-                state.finish_reasons.append(str(c["finish_reason"]))
-        usage = usage_from(obj)
-        if usage is not None:
-            state.usage = usage
-            state.raw.clear()
-            if not keep_usage:
-                return None if not obj.get("choices") else event
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise StreamBroken("protocol", "upstream sent an event that is not JSON") from None
+    if not isinstance(obj, dict):
+        raise StreamBroken("protocol", "upstream sent an event that is not a JSON object")
+    if not state.response_model:
+        state.response_model = str(obj.get("model") or "")
+        state.response_id = str(obj.get("id") or "")
+    for c in obj.get("choices") or ():
+        if isinstance(c, dict) and c.get("finish_reason"):
+            state.finish_reasons.append(str(c["finish_reason"]))
+    usage = usage_from(obj)
+    if usage is not None:
+        state.usage = usage
+        state.raw.clear()
+        if not keep_usage:
+            return None if not obj.get("choices") else event
     state.content_chunks += 1
     if state.usage is None:
         state.raw.append(data)
