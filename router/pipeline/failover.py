@@ -76,10 +76,12 @@ class Failover:
         decision: Decision,
         outcome: RequestOutcome,
         deadline: float | None,
+        tried: set[tuple[str, str]] | None = None,
     ) -> Completion | OpenStream:
-        """The first answer (or open stream) any target gives; else the error that says why none did."""
+        """The first answer (or open stream) any target gives; else the error that says why none did.
+        ``tried``: (cluster, URL) endpoints not to call (a stream rescue's broken one)."""
         targets = self._plan(decision, upstreams, outcome)
-        tally = _Tally()
+        tally = _Tally(tried=set(tried or ()))
         for panic in (False, True):
             if panic and (tally.attempted or not tally.down_only or tally.deadline_hit):
                 break

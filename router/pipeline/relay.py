@@ -8,9 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from opentelemetry import trace
+
 from router.api.sse import DONE, error_event
 from router.errors import AttemptFailed
 from router.pipeline.attempts import OpenStream, end_span, log_ejection
+from router.pipeline.rescue import Rescue, Resumed
+from router.telemetry import names as n
 from router.telemetry.metrics import Metrics
 from router.telemetry.spans import response_attributes
 from router.types import RequestOutcome, Usage
@@ -49,39 +53,59 @@ class Relay:
         tail: StreamTail,
         write: Callable[[bytes], Awaitable[None]],
         outcome: RequestOutcome,
+        rescue: Rescue | None = None,
     ) -> None:
-        """Send every event to the client; on a break, end the stream cleanly; always close upstream."""
+        """Send every event to the client. On a break, go on elsewhere when ``rescue`` can (the client sees
+        one stream), else end the stream cleanly with an error event; always close upstream."""
+        current, sent = opened, ""
         error_type: str | None = None
         message: str | None = None
         try:
-            async for event in opened.stream.events():
-                if event == DONE:
-                    await write(tail.before_done(await tail.usage(opened.stream.state)))
-                await write(event)
-        except StreamBroken as exc:
-            error_type, message = exc.kind, opened.endpoint.shown(str(exc))
-            outcome.error_type = f"stream_{exc.kind}"
-            # The client hears the cluster and the kind of break; the upstream's words go to the span.
-            await write(error_event(f"The upstream stream broke ({opened.cluster.name}: {exc.kind})."))
-            await write(DONE)
+            while True:
+                try:
+                    async for event in current.stream.events():
+                        if event == DONE:
+                            await write(tail.before_done(await tail.usage(current.stream.state)))
+                        await write(event)
+                    return
+                except StreamBroken as exc:
+                    error_type, message = exc.kind, current.endpoint.shown(str(exc))
+                sent += current.stream.state.text()
+                resumed = None if rescue is None else await rescue.resume(current, sent)
+                self.metrics.stream_rescues.labels(current.cluster.name, resumed.how if resumed else "failed").inc()
+                if resumed is None:
+                    outcome.error_type = f"stream_{error_type}"
+                    # The client hears the cluster and the kind of break; the upstream's words go to the span.
+                    await write(error_event(f"The upstream stream broke ({current.cluster.name}: {error_type})."))
+                    await write(DONE)
+                    return
+                await self._close(current, error_type, message, None)
+                _spliced(current, resumed, len(sent.encode()))
+                current, error_type, message = resumed.stream, None, None
         except BaseException as exc:  # the client went away (reset or cancelled): stop the upstream too
             error_type, message = "client_disconnected", type(exc).__name__
             outcome.error_type = error_type
             raise
         finally:
-            await opened.stream.aclose()
-            opened.endpoint.in_flight -= 1
-            opened.lease.release()
-            self._learn(opened, error_type, message)
-            st = opened.stream.state
-            usage = await tail.usage(st)
+            usage = await tail.usage(current.stream.state)
             outcome.usage = usage
-            opened.record.outcome = "error" if error_type else "success"
-            opened.record.error_type = error_type
-            if opened.span.is_recording():
-                response_attributes(opened.span, st.response_model, st.response_id, tuple(st.finish_reasons), usage)
-            self._end(opened, error_type, usage, message)
+            await self._close(current, error_type, message, usage)
             await tail.finish(usage)
+
+    async def _close(
+        self, opened: OpenStream, error_type: str | None, message: str | None, usage: Usage | None
+    ) -> None:
+        """One attempt's stream is over: upstream closed, its slot given back, its lesson learnt, its span ended."""
+        await opened.stream.aclose()
+        opened.endpoint.in_flight -= 1
+        opened.lease.release()
+        self._learn(opened, error_type, message)
+        opened.record.outcome = "error" if error_type else "success"
+        opened.record.error_type = error_type
+        st = opened.stream.state
+        if opened.span.is_recording():
+            response_attributes(opened.span, st.response_model, st.response_id, tuple(st.finish_reasons), usage)
+        self._end(opened, error_type, usage, message)
 
     def _end(self, opened: OpenStream, error_type: str | None, usage: Usage | None, message: str | None) -> None:
         m = opened.record.upstream_model
@@ -98,3 +122,19 @@ class Relay:
             ejection = opened.cluster.record_failure(opened.endpoint, failure)
             if ejection is not None:
                 log_ejection(self.metrics, opened.cluster, opened.endpoint, ejection)
+
+
+def _spliced(broken: OpenStream, resumed: Resumed, offset: int) -> None:
+    """A span event on the request's span: where the stream broke, where it went on, after how many bytes."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event(
+            n.EVENT_STREAM_SPLICED,
+            {
+                "from_cluster": broken.cluster.name,
+                "from_endpoint": broken.endpoint.label,
+                "to_cluster": resumed.stream.cluster.name,
+                "how": resumed.how,
+                "content_bytes": offset,
+            },
+        )

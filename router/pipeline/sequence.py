@@ -36,6 +36,7 @@ from router.classifier.stage import Classified, classify_request
 from router.pipeline.attempts import Attempts, OpenStream
 from router.pipeline.failover import Failover
 from router.pipeline.relay import Relay, StreamTail
+from router.pipeline.rescue import Rescue
 from router.policy.compiled import Policy
 from router.policy.engine import decide
 from router.serving import RouterState
@@ -52,6 +53,7 @@ class Streaming:
 
     opened: OpenStream
     tail: StreamTail
+    rescue: Rescue | None = None  # how a break after the first byte goes on elsewhere
 
 
 class Pipeline:
@@ -65,7 +67,7 @@ class Pipeline:
     async def relay(
         self, streaming: Streaming, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
     ) -> None:
-        await self.relays.relay(streaming.opened, streaming.tail, write, outcome)
+        await self.relays.relay(streaming.opened, streaming.tail, write, outcome, streaming.rescue)
 
     async def abandon(self, streaming: Streaming) -> None:
         await self.relays.abandon(streaming.opened, streaming.tail)
@@ -123,7 +125,7 @@ class Pipeline:
             if cache_key is not None:
                 await acc.cache.put(policy.cache, cache_key, result, outcome.cluster or "none", outcome.upstream_model)
             return result
-        prices, baseline = acc.prices(serving, result.cluster.name), serving.prices.baseline
+        baseline = serving.prices.baseline
 
         async def usage_of(st: StreamState) -> Usage:
             return await acc.stream_usage(chat, st)
@@ -131,13 +133,18 @@ class Pipeline:
         def before_done(usage: Usage) -> bytes:
             # Headers went out with the first byte; a stream's cost is known only at its end. SSE comments
             # are ignored by OpenAI SDKs and EventSource alike.
-            cost = {"cost_usd": prices.cost(usage), "baseline_cost_usd": baseline.cost(usage)}
+            # The cluster that answered last: a rescued stream may have moved on from the one it opened on.
+            prices = serving.prices.clusters.get(outcome.cluster or result.cluster.name)
+            cost = {"cost_usd": prices.cost(usage) if prices else 0.0, "baseline_cost_usd": baseline.cost(usage)}
             return b": router-cost " + orjson.dumps(cost) + b"\n\n"
 
         async def finish(usage: Usage) -> None:
             _costed(outcome, await acc.settle(serving, principal, reservation, outcome.route, outcome.cluster, usage))
 
-        return Streaming(result, StreamTail(usage_of, before_done, finish))
+        rescue = Rescue(
+            self.failover, serving.upstreams, chat, headers, decision, outcome, deadline, serving.policy.limits
+        )
+        return Streaming(result, StreamTail(usage_of, before_done, finish), rescue)
 
 
 def accounting_of(state: RouterState) -> Accounting:

@@ -71,6 +71,13 @@ class Metrics:
             ("from_cluster", "cluster"),
             registry=r,
         )
+        self.stream_rescues = Counter(
+            n.M_STREAM_RESCUES,
+            "Streams that broke after their first byte, by the cluster they broke on and what followed: "
+            "continued (the answer went on elsewhere), restarted (nothing had been sent), failed.",
+            ("cluster", "how"),
+            registry=r,
+        )
         self.spillovers = Counter(
             n.M_SPILLOVERS,
             "Requests that moved on from a target to the next (full, pending_full, pending_timeout, no_endpoint, "

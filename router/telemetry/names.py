@@ -13,6 +13,7 @@ SPAN_CLASSIFY: Final = "router.classify"
 SPAN_DECIDE: Final = "router.decide"
 EVENT_TARGET_SKIPPED: Final = "router.target_skipped"  # on the SERVER span: a target passed over, and why
 EVENT_EJECTED: Final = "router.endpoint_ejected"  # on the CLIENT span whose failure ejected its endpoint
+EVENT_STREAM_SPLICED: Final = "router.stream_spliced"  # on the SERVER span: a broken stream went on elsewhere
 
 # -- GenAI semantic conventions
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -89,6 +90,7 @@ M_ENDPOINT_IN_FLIGHT: Final = "router_endpoint_in_flight_requests"
 M_RETRIES: Final = "router_retries"  # {cluster,reason}: retries sent to a cluster, by the failure before
 M_FAILOVERS: Final = "router_failovers"  # {from_cluster,cluster}: attempts on a fallback after a failure
 M_SPILLOVERS: Final = "router_spillovers"  # {cluster,reason}: requests that moved on from a target
+M_STREAM_RESCUES: Final = "router_stream_rescues"  # {cluster,how=continued|restarted|failed}: broken streams
 M_BREAKER_REJECTIONS: Final = "router_breaker_rejections"  # {cluster,limit=in_flight|pending|retries}
 M_CLUSTER_PENDING: Final = "router_cluster_pending_requests"
 M_CLUSTER_LATENCY: Final = "router_cluster_latency_estimate_seconds"  # {cluster,measure,stat}

@@ -21,6 +21,9 @@ RESCUED = {
     "fb-no-done",
     "fb-context",
 }
+# Streams broken after their first byte are continued on a vLLM fallback (prefill); a frontier fallback is
+# not asked to continue (an API that ignores the prefill would start the answer over): a clean error there.
+BROKEN_STREAMS = {"fb-cut", "fb-stall", "fb-malformed"}
 
 
 async def _table(aiohttp_server: Any, proxy: Any, shape: str, kind: str) -> list[Row]:
@@ -40,4 +43,30 @@ async def test_every_fault_is_rescued_or_a_clean_error_whatever_the_urls(
     assert not [r for r in shared + separate if r.outcome == "TRUNCATED"]
     rescued = {(r.fault, r.stream) for r in shared if r.outcome == "rescued"}
     assert {(f, s) for f in RESCUED for s in (False, True)} <= rescued
+    assert {(f, False) for f in BROKEN_STREAMS} <= rescued
+    if kind == "vllm":
+        assert {(f, True) for f in BROKEN_STREAMS} <= rescued
     assert all(r.seconds < 6 for r in shared + separate)  # bounded, whatever the fault
+
+
+async def test_a_cut_stream_whose_fallback_refuses_the_prefill_ends_with_the_original_error(
+    aiohttp_server: Any, proxy: Any
+) -> None:
+    server = await aiohttp_server(fault_app())
+    base = f"http://127.0.0.1:{server.port}/v1"
+    client = await proxy(
+        f"""
+version: 1
+clusters:
+  cut: {{kind: vllm, model: fb-cut, endpoints: ["{base}"], fallbacks: [picky], health_check: {{metrics_interval_s: 0}}}}
+  picky: {{kind: vllm, model: fb-no-prefill, endpoints: ["{base}"], health_check: {{metrics_interval_s: 0}}}}
+models:
+  m: {{cluster: cut}}
+"""
+    )
+    body = {"model": "m", "messages": [{"role": "user", "content": "tell me"}], "stream": True}
+    raw = await (await client.post("/v1/chat/completions", json=body)).read()
+    assert raw.endswith(b"data: [DONE]\n\n")
+    assert b"The upstream stream broke (cut: " in raw  # the original failure, not the prefill refusal
+    assert b"prefill" not in raw
+    assert len(server.app[STATE].seen["fb-no-prefill"]) == 1  # it was asked, and refused
