@@ -75,10 +75,6 @@ class Accounting:
 
     # -- prices ------------------------------------------------------------------------------
     @staticmethod
-    def prices(serving: Serving, cluster: str) -> Prices:
-        return serving.prices.clusters[cluster]
-
-    @staticmethod
     def worst(serving: Serving, targets: tuple[Target, ...]) -> Prices:
         book = serving.prices.clusters
         out = Prices(0.0, 0.0)

@@ -30,7 +30,7 @@ import orjson
 from opentelemetry import trace
 
 from router.accounting.ledger import Costed
-from router.accounting.stage import Accounting
+from router.accounting.stage import Accounting, Reservation
 from router.api.chat import ChatRequest
 from router.classifier.stage import Classified, classify_request
 from router.pipeline.attempts import Attempts, OpenStream
@@ -39,7 +39,7 @@ from router.pipeline.relay import Relay, StreamTail
 from router.pipeline.rescue import Rescue
 from router.policy.compiled import Policy
 from router.policy.engine import decide
-from router.serving import RouterState
+from router.serving import RouterState, Serving
 from router.telemetry import names as n
 from router.tenancy.auth import Principal
 from router.types import RequestOutcome, Usage
@@ -125,26 +125,35 @@ class Pipeline:
             if cache_key is not None:
                 await acc.cache.put(policy.cache, cache_key, result, outcome.cluster or "none", outcome.upstream_model)
             return result
-        baseline = serving.prices.baseline
+        rescue = Rescue(self.failover, serving.upstreams, chat, headers, decision, outcome, deadline, policy.limits)
+        return Streaming(result, self._tail(serving, principal, reservation, chat, outcome), rescue)
+
+    def _tail(
+        self,
+        serving: Serving,
+        principal: Principal,
+        reservation: Reservation | None,
+        chat: ChatRequest,
+        outcome: RequestOutcome,
+    ) -> StreamTail:
+        """What the accounting stage does at a stream's end, with the request's own snapshot and reservation."""
+        acc, baseline = self.accounting, serving.prices.baseline
 
         async def usage_of(st: StreamState) -> Usage:
             return await acc.stream_usage(chat, st)
 
         def before_done(usage: Usage) -> bytes:
             # Headers went out with the first byte; a stream's cost is known only at its end. SSE comments
-            # are ignored by OpenAI SDKs and EventSource alike.
-            # The cluster that answered last: a rescued stream may have moved on from the one it opened on.
-            prices = serving.prices.clusters.get(outcome.cluster or result.cluster.name)
+            # are ignored by OpenAI SDKs and EventSource alike. The cluster is the one that answered last:
+            # a rescued stream may have moved on from the one it opened on.
+            prices = serving.prices.clusters.get(outcome.cluster or "")
             cost = {"cost_usd": prices.cost(usage) if prices else 0.0, "baseline_cost_usd": baseline.cost(usage)}
             return b": router-cost " + orjson.dumps(cost) + b"\n\n"
 
         async def finish(usage: Usage) -> None:
             _costed(outcome, await acc.settle(serving, principal, reservation, outcome.route, outcome.cluster, usage))
 
-        rescue = Rescue(
-            self.failover, serving.upstreams, chat, headers, decision, outcome, deadline, serving.policy.limits
-        )
-        return Streaming(result, StreamTail(usage_of, before_done, finish), rescue)
+        return StreamTail(usage_of, before_done, finish)
 
 
 def accounting_of(state: RouterState) -> Accounting:

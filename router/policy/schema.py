@@ -14,12 +14,12 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from router.policy.schema_accounting import Auth, Budget, Costs, ResponseCache
+from router.policy.schema_backoff import Cooldown
 from router.policy.schema_base import EMULATED, NAME, _Strict
 from router.policy.schema_clusters import Cluster, FrontierCluster, VllmCluster, requires_output_cap
 from router.policy.schema_limits import RequestLimits
 from router.policy.schema_upstream import (
     CircuitBreaker,
-    Cooldown,
     EndpointSpec,
     HealthCheck,
     LatencyBudget,

@@ -9,16 +9,15 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from router.policy.schema_backoff import Cooldown, Retry
 from router.policy.schema_base import EMULATED, _Strict
 from router.policy.schema_upstream import (
     CircuitBreaker,
-    Cooldown,
     EndpointSpec,
     HealthCheck,
     LoadBalancing,
     OutlierDetection,
     Price,
-    Retry,
     SelfHostedCost,
     Timeouts,
     _split_endpoints,
