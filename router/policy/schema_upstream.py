@@ -22,6 +22,14 @@ class Timeouts(_Strict):
         "first SSE event when streaming). A miss counts as a failure and the next target is tried.",
     )
     total_s: float = Field(600.0, gt=0, le=7200, description="Seconds for the whole attempt, including a full stream.")
+    first_token_s: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="Streams only: seconds until the first event (the first token); a stream that misses it goes "
+        "to the next endpoint or target at once, while a non-streamed answer, which must arrive whole, keeps "
+        "`first_byte_s`. Unset: `first_byte_s`.",
+    )
     idle_s: float = Field(
         15.0,
         gt=0,
@@ -40,6 +48,8 @@ class Timeouts(_Strict):
     def _ordered(self) -> Self:
         if self.first_byte_s > self.total_s:
             raise ValueError("first_byte_s must not exceed total_s")
+        if self.first_token_s is not None and self.first_token_s > self.total_s:
+            raise ValueError("first_token_s must not exceed total_s")
         return self
 
 

@@ -45,8 +45,14 @@ class UpstreamCall:
     remaining_s: float | None = None
 
     @property
+    def first_byte_limit(self) -> float:
+        """The cluster's limit on the first byte: a stream's own first-token limit when it has one."""
+        t = self.timeouts
+        return t.first_token_s if self.stream and t.first_token_s is not None else t.first_byte_s
+
+    @property
     def first_byte_s(self) -> float:
-        t = self.timeouts.first_byte_s
+        t = self.first_byte_limit
         return t if self.remaining_s is None else max(0.001, min(t, self.remaining_s))
 
     @property
@@ -58,7 +64,7 @@ class UpstreamCall:
     def deadline_bound(self) -> bool:
         """The caller's own deadline, not the cluster's limits, set how long this attempt could wait for
         its first byte: a timeout then is the caller's, and says nothing about the endpoint."""
-        return self.remaining_s is not None and self.remaining_s < self.timeouts.first_byte_s
+        return self.remaining_s is not None and self.remaining_s < self.first_byte_limit
 
     @property
     def deadline_bound_total(self) -> bool:

@@ -91,7 +91,7 @@ class VllmTransport:
             key = (t, call.stream)
             cached = self._timeouts.get(key)
             if cached is None:
-                cached = self._timeouts[key] = _client_timeout(t, t.first_byte_s, t.total_s, call.stream)
+                cached = self._timeouts[key] = _client_timeout(t, call.first_byte_limit, t.total_s, call.stream)
             timeout = cached
         return call.endpoint + "/chat/completions", orjson.dumps(body), headers, timeout
 

@@ -139,3 +139,17 @@ async def test_a_stream_that_stalls_is_broken_after_its_idle_limit(
     await s.aclose()
     assert info.value.kind == "stall"
     assert 0.25 <= time.monotonic() - started < 2
+
+
+async def test_a_stream_has_its_own_first_token_limit(aiohttp_server: Any, transport: VllmTransport) -> None:
+    """Issue #14: a stream whose first token took 20 s waited the whole first_byte_s."""
+    server = await aiohttp_server(fault_app())
+    c = call(f"http://127.0.0.1:{server.port}/v1", stream=True, model="fb-slow-first")
+    c = replace(c, timeouts=Timeouts(connect_s=0.5, first_byte_s=5, total_s=10, first_token_s=0.3))
+    assert c.first_byte_s == 0.3
+    assert replace(c, stream=False).first_byte_s == 5  # a whole answer keeps first_byte_s
+    started = time.monotonic()
+    with pytest.raises(AttemptFailed) as info:
+        await transport.stream(c)
+    assert info.value.kind == "timeout"
+    assert time.monotonic() - started < 1.5
