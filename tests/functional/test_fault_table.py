@@ -3,6 +3,8 @@ share one URL and through one where each has its own, for vLLM and frontier clus
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -70,3 +72,43 @@ models:
     assert b"The upstream stream broke (cut: " in raw  # the original failure, not the prefill refusal
     assert b"prefill" not in raw
     assert len(server.app[STATE].seen["fb-no-prefill"]) == 1  # it was asked, and refused
+
+
+async def test_a_flapping_primary_loses_no_request_and_is_back_within_a_probe(aiohttp_server: Any, proxy: Any) -> None:
+    """Issue #14: during an outage some requests got a 502 because the fallback was skipped, and after it
+    the recovered primary stayed ejected (a passing health check did not lift the ejection)."""
+    primary, backup = await aiohttp_server(fault_app()), await aiohttp_server(fault_app())
+    client = await proxy(
+        f"""
+version: 1
+clusters:
+  primary:
+    kind: vllm
+    model: fb-flap
+    endpoints: ["http://127.0.0.1:{primary.port}/v1"]
+    health_check: {{interval_s: 0.2, metrics_interval_s: 0, unhealthy_threshold: 1}}
+    outlier_detection: {{consecutive_failures: 1, base_ejection_s: 60}}
+    fallbacks: [backup]
+  backup: {{kind: vllm, model: fb-ok, endpoints: ["http://127.0.0.1:{backup.port}/v1"]}}
+models:
+  m: {{cluster: primary}}
+"""
+    )
+    body = {"model": "m", "messages": [{"role": "user", "content": "tell me"}]}
+    recovered_at = time.monotonic() + 1.5
+    primary.app[STATE].down_until = recovered_at
+    during: list[tuple[int, str | None, float]] = []
+    after: list[tuple[int, str | None, float]] = []
+    while time.monotonic() < recovered_at + 3:
+        resp = await client.post("/v1/chat/completions", json=body)
+        record = (resp.status, resp.headers.get("x-router-cluster"), time.monotonic())
+        (during if record[2] < recovered_at else after).append(record)
+        if record[2] > recovered_at and record[1] == "primary":
+            break
+        await asyncio.sleep(0.05)
+    assert during
+    assert all(status == 200 for status, _, _ in during + after)  # every request answered, by the fallback
+    assert {cluster for _, cluster, _ in during} <= {"primary", "backup"}
+    back = [t for _, cluster, t in after if cluster == "primary"]
+    assert back, "the primary never took traffic again"
+    assert back[0] - recovered_at < 1.0  # within a few probe intervals, not the 60 s ejection
