@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
@@ -171,7 +172,15 @@ def classify_failure(exc: BaseException) -> AttemptFailed | UpstreamRejected:
     name = type(exc).__name__
     message = _one_line(str(getattr(exc, "message", "") or exc))
     if isinstance(status, int) and status in CLIENT_FAULT:
-        payload: dict[str, Any] = {"error": {"message": message, "type": "invalid_request_error"}}
+        # The provider's own words and code, without the library's prefixes ("litellm.BadRequestError:
+        # OpenAIException - ...").
+        body = getattr(exc, "body", None)
+        error = body.get("error", body) if isinstance(body, dict) else {}
+        code = error.get("code") if isinstance(error, dict) else None
+        words = _PREFIX.sub("", message)
+        payload: dict[str, Any] = {"error": {"message": words, "type": "invalid_request_error"}}
+        if isinstance(code, str):
+            payload["error"]["code"] = code
         if name == "ContextWindowExceededError":
             payload["error"]["code"] = "context_length_exceeded"
         return UpstreamRejected(status, payload, answered=False)
@@ -196,6 +205,9 @@ def classify_failure(exc: BaseException) -> AttemptFailed | UpstreamRejected:
         retriable=True,
         retry_after_s=parse_retry_after(headers) if isinstance(status, int) else None,
     )
+
+
+_PREFIX = re.compile(r"^(?:litellm\.\w+: )?(?:\w+Exception - )?")
 
 
 def _one_line(message: str, limit: int = 300) -> str:

@@ -81,3 +81,15 @@ def test_a_context_window_error_is_marked_for_the_next_target(litellm: Any) -> N
     assert isinstance(failure, UpstreamRejected)
     assert failure.context_exceeded
     assert failure.code == "context_length_exceeded"
+
+
+def test_a_provider_rejection_keeps_its_words_and_code_without_the_librarys_prefixes(litellm: Any) -> None:
+    t = FrontierTransport(litellm, "openai/gpt-4o", None)
+    body = {"error": {"message": "filtered", "type": "invalid_request_error", "code": "content_filter"}}
+    exc = litellm.exceptions.BadRequestError(
+        "OpenAIException - The response was filtered.", "gpt-4o", "openai", body=body
+    )
+    failure = t._failure(exc)
+    assert isinstance(failure, UpstreamRejected)
+    assert failure.message == "The response was filtered."
+    assert failure.code == "content_filter"
