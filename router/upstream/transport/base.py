@@ -180,11 +180,26 @@ def completion_from_json(payload: bytes, obj: dict[str, Any]) -> Completion:
 def observe_event(state: StreamState, event: bytes, keep_usage: bool) -> bytes | None:
     """Read what telemetry needs from one upstream event; return the event to relay (or None to drop it).
 
-    Every event is parsed (about a microsecond for a token's chunk): one that is not a JSON object is a
-    broken stream, never relayed, since the client's SDK would fail on it and its content would be lost.
+    Cheap on the common path: a token's chunk that looks whole (``{`` ... ``}``) is relayed unparsed; only
+    events that carry usage or a finish reason, the first one, and any that does not look whole are parsed.
+    One that is not a JSON object is a broken stream, never relayed: the client's SDK would fail on it, and
+    its content would be lost.
     """
     data = event_data(event)
     if data is None or data == b"[DONE]":
+        return event
+    whole = data[:1] == b"{" and data[-1:] == b"}"
+    if (
+        whole
+        and state.response_model
+        and b'"usage":{' not in data
+        and b'"usage": {' not in data
+        and b'"finish_reason":"' not in data
+        and b'"finish_reason": "' not in data
+    ):
+        state.content_chunks += 1
+        if state.usage is None:
+            state.raw.append(data)
         return event
     try:
         obj = orjson.loads(data)
