@@ -60,9 +60,11 @@ class Attempts:
         outcome: RequestOutcome,
         deadline: float | None,
         retry: bool,
+        first_token_s: float | None = None,
     ) -> Completion | OpenStream:
         """One call to ``endpoint`` of the leased cluster: its answer, or the stream once its first event
-        is in; a failure raises (AttemptFailed: try elsewhere; UpstreamRejected: the request's fault)."""
+        is in; a failure raises (AttemptFailed: try elsewhere; UpstreamRejected: the request's fault).
+        ``first_token_s``: a tighter limit on a stream's first event than the cluster's (the route's)."""
         cluster = lease.cluster
         model = target.adapter or cluster.upstream_model
         record = AttemptRecord(cluster.name, endpoint.label, model, retry=retry)
@@ -72,7 +74,7 @@ class Attempts:
         elif len(outcome.attempts) > 1:
             self.metrics.failovers.labels(outcome.attempts[-2].cluster, cluster.name).inc()
         span = self._span(chat, cluster, endpoint, model, len(outcome.attempts), retry)
-        call = self._call(chat, cluster, endpoint, model, span, outcome, deadline)
+        call = self._call(chat, cluster, endpoint, model, span, outcome, deadline, first_token_s)
         started = time.perf_counter()
         endpoint.in_flight += 1
         endpoint.attempts += 1
@@ -134,8 +136,13 @@ class Attempts:
         span: trace.Span,
         outcome: RequestOutcome,
         deadline: float | None,
+        first_token_s: float | None = None,
     ) -> UpstreamCall:
         headers: dict[str, str] = {"x-request-id": outcome.request_id}
+        timeouts = cluster.config.timeouts
+        if first_token_s is not None:
+            own = timeouts.first_token_s if timeouts.first_token_s is not None else timeouts.first_byte_s
+            timeouts = timeouts.model_copy(update={"first_token_s": min(own, first_token_s)})
         self.tracing.propagator.inject(headers, context=trace.set_span_in_context(span))
         # Every request goes out with an output cap: the client's, or the cluster's default (which budgets
         # reserved), never a library's or a server's own default.
@@ -148,7 +155,7 @@ class Attempts:
             stream=chat.stream,
             include_usage=chat.include_usage,
             headers=headers,
-            timeouts=cluster.config.timeouts,
+            timeouts=timeouts,
             api_key=cluster.api_key,
             remaining_s=None if deadline is None else deadline - time.monotonic(),
         )

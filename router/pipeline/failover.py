@@ -61,6 +61,9 @@ class _Tally:
     too_long: set[str] = field(default_factory=set)
     too_long_refusal: UpstreamRejected | None = None
     too_long_attempts: int = 0
+    # A stream's limit on its first event on the current target: the route's first-token target, except on
+    # the chain's last target (which keeps its cluster's own limits: better late than nothing).
+    first_token_s: float | None = None
 
 
 class Failover:
@@ -86,6 +89,10 @@ class Failover:
             if panic and (tally.attempted or not tally.down_only or tally.deadline_hit):
                 break
             for target in targets:
+                last = target is targets[-1]
+                tally.first_token_s = (
+                    None if last or not chat.stream or not decision.latency else decision.latency.ttft_s
+                )
                 cluster = upstreams.get(target.cluster)
                 if cluster is None:
                     self._skip(outcome, target.cluster, Refusal("unavailable", "not built"), tally)
@@ -197,7 +204,9 @@ class Failover:
                 return None
             tally.attempted += 1
             try:
-                result = await self.attempts.attempt(chat, lease, step.endpoint, target, outcome, deadline, step.retry)
+                result = await self.attempts.attempt(
+                    chat, lease, step.endpoint, target, outcome, deadline, step.retry, tally.first_token_s
+                )
             except UpstreamRejected as exc:
                 if not exc.context_exceeded:
                     raise  # the request's own fault, whoever answers: the client hears it, nothing retried

@@ -211,7 +211,8 @@ class LatencyBudget(_Strict):
         le=3_600_000,
         description="Time to first token the route should meet. A target whose windowed p95 time to first "
         "byte (plus its current queueing) exceeds it is skipped in favour of the next; if every target "
-        "is predicted to miss, they are tried anyway, fastest prediction first.",
+        "is predicted to miss, they are tried anyway, fastest prediction first. A stream also waits no "
+        "longer than this for its first token on any target but the chain's last, then moves on.",
     )
     max_latency_ms: float | None = Field(
         None,

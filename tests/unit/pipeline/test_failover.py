@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import orjson
 import pytest
 
 from router.api.chat import ChatRequest, parse_chat_request
 from router.errors import AttemptFailed, NoUpstreamAvailable, UpstreamRejected, UpstreamTimeout
-from router.pipeline.attempts import Attempts
+from router.pipeline.attempts import Attempts, OpenStream
 from router.pipeline.failover import Failover
 from router.policy.compile import compile_texts
 from router.telemetry.metrics import Metrics
 from router.telemetry.tracing import build_tracing
 from router.types import Decision, RequestOutcome
 from router.upstream.transport.base import Completion, UpstreamCall
-from router.upstream.transport.mock import MockTransport
+from router.upstream.transport.mock import Events, MockTransport
 from router.upstream.upstreams import Upstreams
 from tests.unit.inproc import inproc_clusters
 
@@ -337,3 +338,42 @@ async def test_timeouts_and_operator_errors_are_not_retried_on_the_same_endpoint
         outcome = RequestOutcome("r")
         assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
         assert (outcome.cluster, len(pool.at)) == ("api", 1)
+
+
+async def test_a_routes_first_token_target_cuts_a_streams_wait_except_on_the_last_target() -> None:
+    """Issue #14: a stream whose first token took 20 s waited the whole first_byte_s before failing over."""
+    limits: list[float] = []
+
+    async def note(call: UpstreamCall) -> Events:
+        limits.append(call.first_byte_s)
+        return [b'data: {"id": "c", "model": "m", "choices": []}\n\n', b"data: [DONE]\n\n"]
+
+    policy = compile_texts(
+        [
+            (
+                "p.yaml",
+                POLICY.replace(
+                    "models:\n  pool: {cluster: pool}", "models:\n  pool: {cluster: pool, latency: {max_ttft_ms: 300}}"
+                ),
+            )
+        ],
+        env={},
+    )
+    metrics = Metrics()
+    upstreams = Upstreams(inproc_clusters(policy, {"pool": MockTransport(note), "api": MockTransport(note)}))
+    failover = Failover(Attempts(metrics, build_tracing({})), metrics)
+    decision = policy.pinned["pool"]
+    body = {"model": "pool", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    stream = await failover.run(
+        upstreams, parse_chat_request(orjson.dumps(body)), {}, decision, RequestOutcome("r"), None
+    )
+    assert isinstance(stream, OpenStream)
+    assert limits == [0.3]  # the pool is not the last target: 300 ms for its first token, then the API
+    stream.lease.release()
+    last_only = replace(decision, targets=decision.targets[-1:])
+    again = await failover.run(
+        upstreams, parse_chat_request(orjson.dumps(body)), {}, last_only, RequestOutcome("r"), None
+    )
+    assert isinstance(again, OpenStream)
+    assert limits[1] > 0.3  # the last target keeps its cluster's own limit
+    again.lease.release()
