@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from tests.ports import free_port
+
 SHARED_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -32,9 +34,7 @@ async def prefix() -> AsyncIterator[str]:
 
 class PrivateRedis:
     def __init__(self, tmp: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()  # below the ephemeral range: see tests/ports.py
         self.tmp = tmp
         self.proc: subprocess.Popen[bytes] | None = None
 
