@@ -56,14 +56,15 @@ class Rescue:
         if self.chat.choices > 1 or any(b'"tool_calls"' in d for d in broken.stream.state.raw):
             return None
         tried = {(broken.cluster.name, broken.endpoint.url)}
-        if not sent:
-            chat, decision, how = self.chat, self.decision, "restarted"
-        else:
-            targets = tuple(t for t in self.decision.targets if self._prefills(t.cluster))
-            if not targets:
-                return None
-            chat, decision, how = self._continuation(sent), replace(self.decision, targets=targets), "continued"
+        targets = (
+            self.decision.targets if not sent else tuple(t for t in self.decision.targets if self._prefills(t.cluster))
+        )
+        if not targets:
+            return None
+        how = "continued" if sent else "restarted"
         try:
+            chat = self._continuation(sent) if sent else self.chat  # a continuation past the limits is refused
+            decision = replace(self.decision, targets=targets)
             result = await self.failover.run(
                 self.upstreams, chat, self.headers, decision, self.outcome, self.deadline, tried
             )
