@@ -43,7 +43,8 @@ def policy(base: str, shape: str, kind: str) -> str:
     for model in (*FAULTS, "fb-ok"):
         name = "c-" + model.removeprefix("fb-")
         where = base if shape == "shared" else base.removesuffix("/v1") + f"/{name}/v1"
-        fallbacks = "" if model == "fb-ok" else ", fallbacks: [c-ok]"
+        fallbacks = ", prefill: true" if model == "fb-ok" and kind == "frontier" else ""
+        fallbacks += "" if model == "fb-ok" else ", fallbacks: [c-ok]"
         if kind == "vllm":
             lines.append(
                 f"  {name}: {{kind: vllm, model: {model}, endpoints: ['{where}'], max_attempts: 3, "

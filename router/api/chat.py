@@ -151,6 +151,8 @@ class ChatRequest:
     body: dict[str, Any]
     parsed: ChatCompletionRequest
     vllm_only: tuple[str, ...] = ()
+    # A stream rescue's continuation: the last message is the partial answer, to be continued (prefill).
+    continues: bool = False
 
     @property
     def alias(self) -> str:

@@ -158,6 +158,7 @@ class Attempts:
             timeouts=timeouts,
             api_key=cluster.api_key,
             remaining_s=None if deadline is None else deadline - time.monotonic(),
+            prefill=chat.continues,
         )
 
     def _failed(

@@ -2,11 +2,12 @@
 one uninterrupted answer:
 
 - nothing of the answer has reached the client yet: the request starts again on the next target;
-- some of it has: the answer is continued on a target that can take a prefill. vLLM pools can: the
-  conversation goes with the partial answer as its last assistant message, ``continue_final_message: true``
-  and ``add_generation_prompt: false``, and the model writes on from there. Other targets (frontier APIs,
-  other OpenAI-compatible servers) are not asked: an API that ignores a prefill would start the answer over,
-  and the client would read it twice.
+- some of it has: the answer is continued on a target that can take a prefill: the conversation goes with
+  the partial answer as its last assistant message, and the model writes on from there. vLLM pools can
+  (the transport adds ``continue_final_message: true`` and ``add_generation_prompt: false``); a frontier
+  cluster can when its policy says ``prefill: true`` (Anthropic's models continue a prefill). Others (other
+  OpenAI-compatible servers, providers not so marked) are not asked: one that ignored the prefill would
+  start the answer over, and the client would read it twice.
 
 Never for several choices or tool calls, and never at the cost of the original failure: if no target takes
 the continuation (a refusal of the prefill included), the stream ends with the original error.
@@ -76,10 +77,17 @@ class Rescue:
         return Resumed(result, how)
 
     def _prefills(self, cluster: str) -> bool:
+        """Whether a cluster continues a partial answer: vLLM pools do; a provider when the policy says so."""
         c = self.upstreams.get(cluster)
-        return c is not None and c.config.kind == "vllm"
+        if c is None:
+            return False
+        cfg = c.config
+        return cfg.kind == "vllm" or (cfg.kind == "frontier" and cfg.prefill)
 
     def _continuation(self, sent: str) -> ChatRequest:
+        """The request with the partial answer as its last message; each transport says "continue it" its
+        own way (vLLM: ``continue_final_message``; a provider that takes a prefill needs nothing more)."""
         messages = [*self.chat.body["messages"], {"role": "assistant", "content": sent}]
-        body = {**self.chat.body, "messages": messages, "continue_final_message": True, "add_generation_prompt": False}
-        return parse_chat_request(orjson.dumps(body), self.limits)
+        return replace(
+            parse_chat_request(orjson.dumps({**self.chat.body, "messages": messages}), self.limits), continues=True
+        )

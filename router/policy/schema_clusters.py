@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from router.policy.schema_backoff import Cooldown, Retry
 from router.policy.schema_base import EMULATED, _Strict
@@ -149,6 +149,12 @@ class FrontierCluster(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Per-attempt time limits.")
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker, description="Concurrency limits.")
     cooldown: Cooldown = Field(default_factory=Cooldown, description="Back-off after provider failures.")
+    prefill: StrictBool = Field(
+        False,
+        description="The provider continues a conversation whose last message is a partial assistant answer "
+        "(Anthropic's models do): a stream that broke elsewhere after its first byte may be continued here. "
+        "Leave it off for providers that would start the answer over (the client would read it twice).",
+    )
     retry: Retry = Field(default_factory=Retry, description="Retrying the provider after a failure.")
     price: Price | None = Field(
         None, description="Override of litellm's price for this model (a negotiated rate, a gateway)."

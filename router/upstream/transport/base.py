@@ -43,6 +43,8 @@ class UpstreamCall:
     # Seconds left before the request's deadline, when it has one: every time limit of the attempt is
     # cut to it (the deadline propagates upstream).
     remaining_s: float | None = None
+    # The last message is a partial answer the model is to continue (a stream rescue), not a new turn.
+    prefill: bool = False
 
     @property
     def first_byte_limit(self) -> float:

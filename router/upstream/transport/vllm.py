@@ -77,6 +77,8 @@ class VllmTransport:
     def _prepare(self, call: UpstreamCall) -> tuple[str, bytes, dict[str, str], aiohttp.ClientTimeout]:
         body = dict(call.body)
         body["model"] = call.upstream_model
+        if call.prefill:  # vLLM's way to continue the last (assistant) message instead of starting a new one
+            body["continue_final_message"], body["add_generation_prompt"] = True, False
         if call.stream:
             body["stream"] = True
             opts = body.get("stream_options")

@@ -36,15 +36,17 @@ CHUNK = b'data: {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"co
 class Upstream:
     def __init__(self) -> None:
         self.bodies: list[dict[str, object]] = []
+        self.prefills: list[bool] = []
         self.transport = MockTransport(self)
 
     async def __call__(self, call: UpstreamCall) -> Events:
         self.bodies.append(dict(call.body))
+        self.prefills.append(call.prefill)
         return [CHUNK, b"data: [DONE]\n\n"]
 
 
-async def _setup(alias: str, **extra: object) -> tuple[Rescue, OpenStream, dict[str, Upstream]]:
-    policy = compile_texts([("p.yaml", POLICY)], env={})
+async def _setup(alias: str, text: str = POLICY, **extra: object) -> tuple[Rescue, OpenStream, dict[str, Upstream]]:
+    policy = compile_texts([("p.yaml", text)], env={})
     ups = {name: Upstream() for name in policy.clusters}
     upstreams = Upstreams(inproc_clusters(policy, {n: u.transport for n, u in ups.items()}))
     metrics = Metrics()
@@ -78,8 +80,34 @@ async def test_something_sent_is_continued_on_a_pool_with_the_partial_answer_as_
     assert resumed.how == "continued"
     sent = ups["second"].bodies[0]
     assert sent["messages"] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello "}]
-    assert (sent["continue_final_message"], sent["add_generation_prompt"]) == (True, False)
+    assert ups["second"].prefills == [True]  # the vLLM transport turns it into continue_final_message
     assert ups["api"].bodies == []
+
+
+PROVIDERS = """
+version: 1
+clusters:
+  gpt: {kind: frontier, model: openai/m, price: {input_usd_per_mtok: 1, output_usd_per_mtok: 2}, fallbacks: [claude]}
+  claude:
+    kind: frontier
+    model: anthropic/claude-x
+    default_max_tokens: 64
+    prefill: true
+    price: {input_usd_per_mtok: 1.0, output_usd_per_mtok: 2.0}
+models:
+  a: {cluster: gpt}
+"""
+
+
+async def test_a_provider_marked_for_prefill_may_continue_the_answer() -> None:
+    rescue, broken, ups = await _setup("a", PROVIDERS)
+    resumed = await rescue.resume(broken, "Hello ")
+    assert resumed is not None
+    assert resumed.stream.cluster.name == "claude"
+    assert ups["claude"].prefills == [True]
+    messages = ups["claude"].bodies[0]["messages"]
+    assert isinstance(messages, list)
+    assert messages[-1] == {"role": "assistant", "content": "Hello "}
 
 
 async def test_no_continuation_where_it_could_repeat_or_garble_the_answer() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 
 from router.errors import AttemptFailed, UpstreamRejected
 from router.policy.schema import Timeouts
@@ -153,3 +154,22 @@ async def test_a_stream_has_its_own_first_token_limit(aiohttp_server: Any, trans
         await transport.stream(c)
     assert info.value.kind == "timeout"
     assert time.monotonic() - started < 1.5
+
+
+async def test_a_continuation_asks_vllm_to_continue_the_last_message(
+    aiohttp_server: Any, transport: VllmTransport
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def capture(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        message = {"role": "assistant", "content": "on"}
+        return web.json_response({"id": "c", "model": "m", "choices": [{"index": 0, "message": message}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", capture)
+    server = await aiohttp_server(app)
+    await transport.complete(replace(call(f"http://127.0.0.1:{server.port}/v1"), prefill=True))
+    await transport.complete(call(f"http://127.0.0.1:{server.port}/v1"))
+    assert (seen[0]["continue_final_message"], seen[0]["add_generation_prompt"]) == (True, False)
+    assert "continue_final_message" not in seen[1]
