@@ -76,8 +76,10 @@ class Row:
 
 
 def _text_of_stream(raw: bytes) -> tuple[str, bool, bool]:
-    """The streamed text, whether an error event came, and whether it ended with [DONE]."""
+    """The streamed text, whether an error event came, and whether it ended with [DONE] (and was one
+    completion: a single id)."""
     text: list[str] = []
+    ids: set[str] = set()
     error = False
     for block in raw.split(b"\n\n"):
         if not block.startswith(b"data: ") or block == b"data: [DONE]":
@@ -89,9 +91,10 @@ def _text_of_stream(raw: bytes) -> tuple[str, bool, bool]:
         if "error" in obj:
             error = True
             continue
+        ids.add(str(obj.get("id")))
         for c in obj.get("choices") or []:
             text.append((c.get("delta") or {}).get("content") or "")
-    return "".join(text), error, raw.rstrip().endswith(b"data: [DONE]")
+    return "".join(text), error, raw.rstrip().endswith(b"data: [DONE]") and len(ids) == 1
 
 
 async def score(client: Any, fault: str, stream: bool, seen: Callable[[str], int]) -> Row:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,9 +68,15 @@ def _word(body: dict[str, Any]) -> str:
     return ""
 
 
-def _chunk(model: str, delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None) -> bytes:
+def _chunk(
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None,
+    usage: dict[str, int] | None = None,
+    cid: str = "chatcmpl-fault",
+) -> bytes:
     obj: dict[str, Any] = {
-        "id": "chatcmpl-fault",
+        "id": cid,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
@@ -158,6 +165,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(request: web.Request, model: str, text: str) -> web.StreamResponse:
+    cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"  # one per answer: a spliced stream must not show two
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
     if model == "fb-slow-first":
@@ -175,9 +183,9 @@ async def _stream(request: web.Request, model: str, text: str) -> web.StreamResp
         if i == half and model == "fb-malformed":
             await resp.write(b"data: {not json\n\n")
         delta: dict[str, Any] = {"content": w} if i else {"role": "assistant", "content": w}
-        await resp.write(_chunk(model, delta, None))
-    await resp.write(_chunk(model, {}, "stop"))
-    await resp.write(_chunk(model, {}, None, USAGE))
+        await resp.write(_chunk(model, delta, None, cid=cid))
+    await resp.write(_chunk(model, {}, "stop", cid=cid))
+    await resp.write(_chunk(model, {}, None, USAGE, cid=cid))
     if model != "fb-no-done":
         await resp.write(b"data: [DONE]\n\n")
     return resp

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import orjson
 from opentelemetry import trace
 
 from router.api.sse import DONE, error_event
@@ -66,6 +67,8 @@ class Relay:
                     async for event in current.stream.events():
                         if event == DONE:
                             await write(tail.before_done(await tail.usage(current.stream.state)))
+                        elif current is not opened:  # spliced: the client keeps the stream's first id
+                            event = _same_id(event, current.stream.state.response_id, opened.stream.state.response_id)
                         await write(event)
                     return
                 except StreamBroken as exc:
@@ -138,3 +141,12 @@ def _spliced(broken: OpenStream, resumed: Resumed, offset: int) -> None:
                 "content_bytes": offset,
             },
         )
+
+
+def _same_id(event: bytes, new: str, first: str) -> bytes:
+    """``event`` with the continuation's completion id replaced by the stream's first one, so that the
+    client reads one completion (the model stays the one that wrote each chunk)."""
+    if not new or not first or new == first:
+        return event
+    old, keep = orjson.dumps(new), orjson.dumps(first)
+    return event.replace(b'"id":' + old, b'"id":' + keep, 1).replace(b'"id": ' + old, b'"id": ' + keep, 1)
