@@ -43,18 +43,18 @@ def policy(base: str, shape: str, kind: str) -> str:
     for model in (*FAULTS, "fb-ok"):
         name = "c-" + model.removeprefix("fb-")
         where = base if shape == "shared" else base.removesuffix("/v1") + f"/{name}/v1"
-        fallbacks = ", prefill: true" if model == "fb-ok" and kind == "frontier" else ""
-        fallbacks += "" if model == "fb-ok" else ", fallbacks: [c-ok]"
+        # The healthy cluster is every other's fallback; as a provider it takes the continuation of a stream.
+        extra = (", prefill: true" if kind == "frontier" else "") if model == "fb-ok" else ", fallbacks: [c-ok]"
         if kind == "vllm":
             lines.append(
                 f"  {name}: {{kind: vllm, model: {model}, endpoints: ['{where}'], max_attempts: 3, "
-                f"timeouts: {TIMEOUTS}, health_check: {{interval_s: 0.5, metrics_interval_s: 0}}{fallbacks}}}"
+                f"timeouts: {TIMEOUTS}, health_check: {{interval_s: 0.5, metrics_interval_s: 0}}{extra}}}"
             )
         else:
             lines.append(
                 f"  {name}: {{kind: frontier, model: openai/{model}, api_base: '{where}', "
                 f"api_key_env: TEST_FRONTIER_KEY, default_max_tokens: 64, timeouts: {TIMEOUTS}, "
-                f"price: {{input_usd_per_mtok: 1, output_usd_per_mtok: 1}}{fallbacks}}}"
+                f"price: {{input_usd_per_mtok: 1, output_usd_per_mtok: 1}}{extra}}}"
             )
     lines.append("models:")
     lines += [f"  {m}: {{cluster: c-{m.removeprefix('fb-')}}}" for m in (*FAULTS, "fb-ok")]

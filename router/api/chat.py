@@ -9,8 +9,7 @@ In order, each step before anything more expensive:
 4. the allowlist (:mod:`router.api.fields`): connection and unknown fields are a 400 naming the field;
 5. types (pydantic, strict: a proxy must not coerce ``"5"`` into ``5`` and then forward the original).
 
-What passes is forwarded as sent (only ``model`` and, when the request sets none, the output cap are
-filled in by the proxy).
+What passes is forwarded as sent (the proxy fills in only ``model`` and, if unset, the output cap).
 """
 
 from __future__ import annotations
@@ -146,12 +145,12 @@ class ChatCompletionRequest(_Open):
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     """A validated request: the JSON object to forward (allowlisted, ``extra_body`` flattened) plus what
-    the router reads. ``vllm_only``: the vLLM extras it carries (it may then go to vLLM clusters only)."""
+    the router reads. ``vllm_only``: the vLLM extras it carries (it may then go to vLLM clusters only).
+    ``continues``: a stream rescue's continuation, whose last message is the partial answer (prefill)."""
 
     body: dict[str, Any]
     parsed: ChatCompletionRequest
     vllm_only: tuple[str, ...] = ()
-    # A stream rescue's continuation: the last message is the partial answer, to be continued (prefill).
     continues: bool = False
 
     @property

@@ -7,10 +7,12 @@ deployments leave the flag off: an unconfigured cluster is then skipped, never f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -47,7 +49,7 @@ class EmulatorFleet:
 
     async def ensure(self, policy: Policy, env: Mapping[str, str]) -> EmulatedUpstreams:
         out = EmulatedUpstreams()
-        litellm = None
+        litellm: Any = None
         for name, cfg in policy.clusters.items():
             if isinstance(cfg, VllmCluster):
                 n = sum(e.url == EMULATED for e in cfg.endpoint_specs())
@@ -62,7 +64,7 @@ class EmulatorFleet:
                 if n:
                     log.warning("cluster %s: %d endpoint(s) served by local EMULATORS (--emulate-missing)", name, n)
             elif isinstance(cfg, FrontierCluster):
-                litellm = litellm or import_litellm()
+                litellm = litellm or await asyncio.to_thread(import_litellm)  # seconds, the first time: off the loop
                 if cfg.api_base is None and frontier_key(cfg, env, litellm) is None:
                     served = cfg.model.split("/", 1)[-1]
                     conf = EmulatorConfig(

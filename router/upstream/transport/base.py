@@ -190,19 +190,25 @@ def observe_event(state: StreamState, event: bytes, keep_usage: bool) -> bytes |
     data = event_data(event)
     if data is None or data == b"[DONE]":
         return event
-    whole = data[:1] == b"{" and data[-1:] == b"}"
     if (
-        whole
-        and state.response_model
-        and b'"usage":{' not in data
-        and b'"usage": {' not in data
-        and b'"finish_reason":"' not in data
-        and b'"finish_reason": "' not in data
-    ):
-        state.content_chunks += 1
-        if state.usage is None:
-            state.raw.append(data)
-        return event
+        data[:1] != b"{"
+        or data[-1:] != b"}"
+        or not state.response_model
+        or b'"usage":{' in data
+        or b'"usage": {' in data
+        or b'"finish_reason":"' in data
+        or b'"finish_reason": "' in data
+    ) and _read(state, data, keep_usage):
+        return None
+    state.content_chunks += 1
+    if state.usage is None:
+        state.raw.append(data)
+    return event
+
+
+def _read(state: StreamState, data: bytes, keep_usage: bool) -> bool:
+    """Parse one event into ``state``; True if it is the final usage chunk, to be dropped (the client did
+    not ask for usage). An event that is not a JSON object is a broken stream."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -219,9 +225,4 @@ def observe_event(state: StreamState, event: bytes, keep_usage: bool) -> bytes |
     if usage is not None:
         state.usage = usage
         state.raw.clear()
-        if not keep_usage:
-            return None if not obj.get("choices") else event
-    state.content_chunks += 1
-    if state.usage is None:
-        state.raw.append(data)
-    return event
+    return usage is not None and not keep_usage and not obj.get("choices")
