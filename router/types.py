@@ -39,6 +39,7 @@ class LatencyTargets:
 
     ttft_s: float | None = None
     latency_s: float | None = None
+    hedge_s: float | None = None  # try the rest of the chain too when the first target is this slow
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class AttemptRecord:
     error_type: str | None = None
     next_reason: str | None = None
     retry: bool = False
+    hedge: bool = False  # made by a hedge: the rest of the chain, tried while the first target was slow
 
 
 @dataclass(slots=True)
@@ -89,6 +91,7 @@ class RequestOutcome:
     alias: str = ""
     route: str = ""
     cluster: str = ""
+    endpoint: str = ""  # of the attempt that answered
     upstream_model: str = ""
     reason: str = ""
     status: int = 0
@@ -105,3 +108,4 @@ class RequestOutcome:
     cost_usd: float | None = None
     baseline_cost_usd: float | None = None
     cache: str | None = None  # hit | miss, when the response cache was consulted
+    hedge: str | None = None  # when a hedge was sent (or not, for want of budget): primary | hedge | none | budget

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -61,19 +62,23 @@ class Attempts:
         deadline: float | None,
         retry: bool,
         first_token_s: float | None = None,
+        hedge: bool = False,
     ) -> Completion | OpenStream:
         """One call to ``endpoint`` of the leased cluster: its answer, or the stream once its first event
         is in; a failure raises (AttemptFailed: try elsewhere; UpstreamRejected: the request's fault).
-        ``first_token_s``: a tighter limit on a stream's first event than the cluster's (the route's)."""
+        ``first_token_s``: a tighter limit on a stream's first event than the cluster's (the route's).
+        ``hedge``: made by a hedge, alongside the first target's attempts (see :mod:`router.pipeline.hedge`)."""
         cluster = lease.cluster
         model = target.adapter or cluster.upstream_model
-        record = AttemptRecord(cluster.name, endpoint.label, model, retry=retry)
+        record = AttemptRecord(cluster.name, endpoint.label, model, retry=retry, hedge=hedge)
+        # The attempt before this one on the same walk over the chain (a hedge walks beside the first).
+        previous = next((r for r in reversed(outcome.attempts) if r.hedge == hedge), None)
         outcome.attempts.append(record)
         if retry:
-            self.metrics.retries.labels(cluster.name, outcome.attempts[-2].error_type or "unknown").inc()
-        elif len(outcome.attempts) > 1:
-            self.metrics.failovers.labels(outcome.attempts[-2].cluster, cluster.name).inc()
-        span = self._span(chat, cluster, endpoint, model, len(outcome.attempts), retry)
+            self.metrics.retries.labels(cluster.name, (previous and previous.error_type) or "unknown").inc()
+        elif previous is not None:
+            self.metrics.failovers.labels(previous.cluster, cluster.name).inc()
+        span = self._span(chat, cluster, endpoint, model, len(outcome.attempts), retry, hedge)
         call = self._call(chat, cluster, endpoint, model, span, outcome, deadline, first_token_s)
         started = time.perf_counter()
         endpoint.in_flight += 1
@@ -106,7 +111,14 @@ class Attempts:
         return result
 
     def _span(
-        self, chat: ChatRequest, cluster: ClusterRuntime, endpoint: Endpoint, model: str, number: int, retry: bool
+        self,
+        chat: ChatRequest,
+        cluster: ClusterRuntime,
+        endpoint: Endpoint,
+        model: str,
+        number: int,
+        retry: bool,
+        hedge: bool,
     ) -> trace.Span:
         span = self.tracing.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT)
         if span.is_recording():
@@ -124,6 +136,8 @@ class Attempts:
                     n.GEN_AI_REQUEST_STREAM: chat.stream,
                 }
             )
+            if hedge:
+                span.set_attribute(n.ROUTER_HEDGE, True)
             request_attributes(span, chat.body, self.capture_content)
         return span
 
@@ -174,7 +188,7 @@ class Attempts:
         """What a failed attempt teaches: the endpoint's failure only when the endpoint is to blame."""
         metrics, model = self.metrics, call.upstream_model
         if isinstance(exc, AttemptFailed):
-            record.outcome, record.error_type = "error", exc.kind
+            record.outcome, record.error_type, record.next_reason = "error", exc.kind, exc.kind
             if exc.timeout and call.deadline_bound:
                 # The caller's deadline ran out, not the endpoint: nothing is held against it (a caller
                 # with a 1 ms deadline must not be able to eject a replica other tenants depend on).
@@ -193,10 +207,26 @@ class Attempts:
                 cluster.record_success(endpoint)
             span.set_attribute(n.ROUTER_BLAME, "client")
             record.outcome, record.error_type = "rejected", f"http_{exc.status}"
+            if exc.context_exceeded:  # the route's next target with another model may take it
+                record.next_reason = "context_length_exceeded"
             end_span(metrics, span, cluster, model, started, record.error_type, None, None, exc.message)
-        else:  # cancelled (the client went away)
-            record.outcome, record.error_type = "cancelled", "client_disconnected"
+        else:  # cancelled: the client went away, or a hedge answered first
+            lost = isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (n.HEDGE_LOST,)
+            record.outcome, record.error_type = "cancelled", n.HEDGE_LOST if lost else n.CLIENT_DISCONNECTED
             end_span(metrics, span, cluster, model, started, record.error_type, None, None, None)
+
+
+async def close_unused(opened: OpenStream, metrics: Metrics, why: str) -> None:
+    """Close a stream that will not be relayed (``why``: the client went away, or a hedge answered first):
+    upstream closed, its slot given back, its span ended as cancelled (nobody's failure)."""
+    try:
+        await opened.stream.aclose()
+    finally:
+        opened.endpoint.in_flight -= 1
+        opened.lease.release()
+        opened.record.outcome, opened.record.error_type = "cancelled", why
+        m = opened.record.upstream_model
+        end_span(metrics, opened.span, opened.cluster, m, opened.started, why, None, opened.ttfc, None)
 
 
 def log_ejection(metrics: Metrics, cluster: ClusterRuntime, endpoint: Endpoint, ejection: Ejection) -> None:

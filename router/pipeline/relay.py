@@ -13,7 +13,7 @@ from opentelemetry import trace
 
 from router.api.sse import DONE, error_event
 from router.errors import AttemptFailed
-from router.pipeline.attempts import OpenStream, end_span, log_ejection
+from router.pipeline.attempts import OpenStream, close_unused, end_span, log_ejection
 from router.pipeline.rescue import Rescue, Resumed
 from router.telemetry import names as n
 from router.telemetry.metrics import Metrics
@@ -40,13 +40,9 @@ class Relay:
     async def abandon(self, opened: OpenStream, tail: StreamTail) -> None:
         """Close a stream that will not be relayed (the client went away before its headers were sent)."""
         try:
-            await opened.stream.aclose()
-            await tail.finish(await tail.usage(opened.stream.state))
+            await close_unused(opened, self.metrics, n.CLIENT_DISCONNECTED)
         finally:
-            opened.endpoint.in_flight -= 1
-            opened.lease.release()
-            opened.record.outcome, opened.record.error_type = "cancelled", "client_disconnected"
-            self._end(opened, "client_disconnected", None, None)
+            await tail.finish(await tail.usage(opened.stream.state))
 
     async def relay(
         self,

@@ -12,11 +12,14 @@ and lives in its own package (docs/life-of-a-request.md walks the same table)::
     failover     router.pipeline.failover       targets in order (those predicted over the latency
                                                 targets last), each under a Lease on its cluster
                                                 (router.upstream.cluster: breaker slot, endpoint choice
-                                                by kind, retry budget); a panic pass if nothing could try
+                                                by kind, retry budget); a panic pass if nothing could try;
+                                                router.pipeline.hedge races the rest of the chain beside a
+                                                slow first target when the route hedges
     attempt      router.pipeline.attempts       one upstream call, its CLIENT span, what its outcome
                                                 teaches the cluster (ejection, cooldown, latency)
-    relay        router.pipeline.attempts       a stream's events as they arrive; a break after the first
-                                                byte ends it with an SSE error event and [DONE]
+    relay        router.pipeline.relay          a stream's events as they arrive; a break after the first
+                                                byte goes on elsewhere (router.pipeline.rescue) or ends
+                                                with an SSE error event and [DONE]
     settle       router.accounting.stage        cost and baseline, the reservation settled, the ledger
 """
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from router.classifier.labels import TASKS
 from router.errors import PolicyIssue
-from router.policy.schema import FrontierCluster, Match, VllmCluster, requires_output_cap
+from router.policy.schema import FrontierCluster, LatencyBudget, Match, VllmCluster, requires_output_cap
 from router.policy.yamlsrc import KeyPath
 
 if TYPE_CHECKING:  # merge builds the tables these functions read; it imports nothing from here
@@ -38,6 +38,7 @@ def check(m: Merged) -> None:
         if alias.cluster is not None:
             _check_target(m, where, alias.cluster, alias.adapter)
             _check_refs(m, where, ("fallbacks",), alias.fallbacks or [], own=alias.cluster)
+            _check_hedge(m, where, alias.cluster, alias.fallbacks, alias.latency)
         elif alias.default_route not in m.route_by_name:
             m.issues.append(
                 where.issue(
@@ -46,6 +47,7 @@ def check(m: Merged) -> None:
             )
     for route, where in m.routes:
         _check_target(m, where, route.cluster, route.adapter)
+        _check_hedge(m, where, route.cluster, route.fallbacks, route.latency)
         _check_refs(m, where, ("fallbacks",), route.fallbacks or [], own=route.cluster)
         for i, alias_name in enumerate(route.match.models or []):
             if alias_name not in m.models:
@@ -53,6 +55,22 @@ def check(m: Merged) -> None:
         _check_tasks(m, where, route.match)
     _check_classifier(m)
     _check_budgets(m)
+
+
+def _check_hedge(
+    m: Merged, where: Where, cluster: str, fallbacks: list[str] | None, latency: LatencyBudget | None
+) -> None:
+    """A hedge goes to the chain's next target: a route that hedges needs one."""
+    if latency is None or latency.hedge_after_ms is None or cluster not in m.clusters:
+        return
+    if not (fallbacks if fallbacks is not None else m.clusters[cluster][0].fallbacks):
+        m.issues.append(
+            where.issue(
+                ("latency", "hedge_after_ms"),
+                f"a hedge goes to the next target of the chain, and this one has none: add `fallbacks` "
+                f"here or on cluster {cluster!r}, or drop hedge_after_ms",
+            )
+        )
 
 
 def _check_budgets(m: Merged) -> None:

@@ -210,11 +210,12 @@ class Merged:
 
 
 def _latency(spec: LatencySpec | None) -> LatencyTargets | None:
-    if spec is None or (spec.max_ttft_ms is None and spec.max_latency_ms is None):
+    if spec is None or (spec.max_ttft_ms is None and spec.max_latency_ms is None and spec.hedge_after_ms is None):
         return None
     return LatencyTargets(
         spec.max_ttft_ms / 1000 if spec.max_ttft_ms is not None else None,
         spec.max_latency_ms / 1000 if spec.max_latency_ms is not None else None,
+        spec.hedge_after_ms / 1000 if spec.hedge_after_ms is not None else None,
     )
 
 

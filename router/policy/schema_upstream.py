@@ -221,6 +221,18 @@ class LatencyBudget(_Strict):
         description="Whole-request time the route should meet, judged by each target's windowed p95 "
         "attempt duration in the same way.",
     )
+    hedge_after_ms: float | None = Field(
+        None,
+        gt=0,
+        le=600_000,
+        description="Hedging: when the first target has not answered in this long (a stream: its first "
+        "token; otherwise the whole answer), the rest of the chain is tried at the same time and the first "
+        "answer is kept; the other request is cancelled (and never billed by the router; a provider may "
+        "still bill what it had read). At most one hedge per request, and only while the first target's "
+        "cluster has retry budget (`circuit_breaker.retry_budget_percent`), so a slow cluster cannot double "
+        "its fallback's load. Set it near the first target's usual p95, and prefer fallbacks that cost "
+        "little: a hedge to a frontier API may be paid twice.",
+    )
 
 
 def _split_endpoints(value: object) -> object:

@@ -20,6 +20,8 @@ GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 GENAI_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "router_cluster")
+# Error types of attempts cut short by the router itself (the client went away; a hedge answered first).
+CANCELLED = frozenset({n.CLIENT_DISCONNECTED, n.HEDGE_LOST})
 
 
 class Metrics:
@@ -71,6 +73,14 @@ class Metrics:
             ("from_cluster", "cluster"),
             registry=r,
         )
+        self.hedges = Counter(
+            n.M_HEDGES,
+            "Requests whose first target was slower than the route's hedge_after_ms, by route and outcome: "
+            "primary or hedge (whose answer was kept), none (neither answered), budget (no hedge was sent: "
+            "the first cluster's retry budget was spent).",
+            ("route", "outcome"),
+            registry=r,
+        )
         self.stream_rescues = Counter(
             n.M_STREAM_RESCUES,
             "Streams that broke after their first byte, by the cluster they broke on and what followed: "
@@ -98,7 +108,10 @@ class Metrics:
             registry=r,
         )
         self.attempts = Counter(
-            n.M_UPSTREAM_ATTEMPTS, "Upstream attempts, by cluster and outcome.", ("cluster", "outcome"), registry=r
+            n.M_UPSTREAM_ATTEMPTS,
+            "Upstream attempts, by cluster and outcome (success, error, cancelled).",
+            ("cluster", "outcome"),
+            registry=r,
         )
         self.tokens = Counter(
             n.M_TOKENS, "Tokens, by route, cluster and type (input/output).", ("route", "cluster", "type"), registry=r
@@ -231,9 +244,12 @@ class Metrics:
         ttfc: float | None,
     ) -> None:
         labels = ("chat", provider, model, cluster)
-        self._child(self.attempts, cluster, "error" if error_type else "success").inc()
+        # A cancelled attempt (the client went away, or a hedge answered first) is nobody's error.
+        cancelled = error_type in CANCELLED
+        verdict = "cancelled" if cancelled else "error" if error_type else "success"
+        self._child(self.attempts, cluster, verdict).inc()
         self._child(self.genai_duration, *labels, error_type or "").observe(seconds)
-        if error_type:
+        if error_type and not cancelled:
             self._child(self.upstream_errors, cluster, error_type).inc()
         if usage is not None:
             self._child(self.genai_tokens, *labels, "input").observe(usage.input_tokens)

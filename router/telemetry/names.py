@@ -14,6 +14,7 @@ SPAN_DECIDE: Final = "router.decide"
 EVENT_TARGET_SKIPPED: Final = "router.target_skipped"  # on the SERVER span: a target passed over, and why
 EVENT_EJECTED: Final = "router.endpoint_ejected"  # on the CLIENT span whose failure ejected its endpoint
 EVENT_STREAM_SPLICED: Final = "router.stream_spliced"  # on the SERVER span: a broken stream went on elsewhere
+EVENT_HEDGED: Final = "router.hedged"  # on the SERVER span: the first target was slow, the rest of the chain tried too
 
 # -- GenAI semantic conventions
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -41,6 +42,9 @@ URL_PATH: Final = "url.path"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
+# error.type of attempts the router cut short itself: nobody's failure (counted as cancelled, not errors)
+CLIENT_DISCONNECTED: Final = "client_disconnected"
+HEDGE_LOST: Final = "hedge_lost"  # a hedge's other request answered first (also the cancel message)
 
 # -- the router's own
 ROUTER_REQUEST_ID: Final = "router.request_id"
@@ -55,6 +59,7 @@ ROUTER_ENDPOINT: Final = "router.endpoint"
 ROUTER_OUTCOME: Final = "router.outcome"
 ROUTER_NEXT_REASON: Final = "router.next_reason"  # why another attempt follows this one (its error type)
 ROUTER_BLAME: Final = "router.blame"  # "client": the request caused this failure; it moved no breaker or ejection
+ROUTER_HEDGE: Final = "router.hedge"  # on a CLIENT span: made by a hedge; on the SERVER span: who answered
 ROUTER_RETRY: Final = "router.retry"  # a second or later attempt on the same cluster (its retry budget)
 ROUTER_SKIP_REASON: Final = "router.skip_reason"
 ROUTER_KEY_NAME: Final = "router.key_name"
@@ -91,6 +96,7 @@ M_RETRIES: Final = "router_retries"  # {cluster,reason}: retries sent to a clust
 M_FAILOVERS: Final = "router_failovers"  # {from_cluster,cluster}: attempts on a fallback after a failure
 M_SPILLOVERS: Final = "router_spillovers"  # {cluster,reason}: requests that moved on from a target
 M_STREAM_RESCUES: Final = "router_stream_rescues"  # {cluster,how=continued|restarted|failed}: broken streams
+M_HEDGES: Final = "router_hedges"  # {route,outcome=primary|hedge|none|budget}: requests whose first target was slow
 M_BREAKER_REJECTIONS: Final = "router_breaker_rejections"  # {cluster,limit=in_flight|pending|retries}
 M_CLUSTER_PENDING: Final = "router_cluster_pending_requests"
 M_CLUSTER_LATENCY: Final = "router_cluster_latency_estimate_seconds"  # {cluster,measure,stat}

@@ -43,3 +43,27 @@ budgets:
         compile_texts([("p.yaml", text)], env={})
     assert "budgets" in str(info.value)
     assert compile_texts([("p.yaml", text.replace("downgrade_to: big", "downgrade_to: pool"))], env={}).budgets
+
+
+def test_a_hedge_needs_a_next_target_and_says_where() -> None:
+    text = """
+version: 1
+clusters:
+  pool: {kind: vllm, endpoints: ["http://a/v1"], model: m}
+  big: {kind: frontier, model: openai/gpt-4o, default_max_tokens: 256}
+models:
+  m:
+    cluster: pool
+    latency: {hedge_after_ms: 300}
+"""
+    with pytest.raises(PolicyError) as info:
+        compile_texts([("p.yaml", text)], env={})
+    (issue,) = info.value.issues
+    assert (issue.file, issue.line) == ("p.yaml", 9)
+    assert "latency.hedge_after_ms" in str(info.value)
+    assert "fallbacks" in issue.message
+    fixed = text.replace("cluster: pool\n", "cluster: pool\n    fallbacks: [big]\n")
+    policy = compile_texts([("p.yaml", fixed)], env={})
+    latency = policy.pinned["m"].latency
+    assert latency is not None
+    assert latency.hedge_s == 0.3
