@@ -15,6 +15,16 @@ from dataclasses import dataclass
 from router.accounting import windows
 from router.policy.schema import Budget
 
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """What a lease's counter ends at: ``final`` when the request is settled, ``unanswered`` when it got no
+    answer (released, or reaped: a request still counts as a request; its money and tokens are freed)."""
+
+    final: int
+    unanswered: int
+
+
 LIMITS = ("usd_per_day", "usd_per_month", "tokens_per_minute", "requests_per_minute")
 
 
@@ -36,6 +46,14 @@ class Counter:
     limit: str  # one of LIMITS
     resets_at: float  # unix time the window ends
     fail_closed: bool = False
+    scope: str = "all"  # whose counter: t=<tenant>, r=<route>, both, or all
+    window: str = ""  # the window's label (UTC day, month or minute)
+
+    @property
+    def unanswered(self) -> int:
+        """Where this counter ends for a request that got no answer: it still counts as a request; its
+        money and tokens are released."""
+        return self.amount if self.limit == "requests_per_minute" else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,24 +107,25 @@ def counters(
                     limit=limit,
                     resets_at=w.ends,
                     fail_closed=b.on_state_unavailable == "closed",
+                    scope=s.scope,
+                    window=w.label,
                 )
             )
     return out
 
 
-def settle_deltas(reserved: Sequence[Counter], actual: Ask, answered: bool) -> list[tuple[str, int, int]]:
-    """``(key, delta, expire_at)`` that turn each reservation into the actual use. A request that got no
-    answer still counts as a request; its money and tokens are released."""
+def finals(reserved: Sequence[Counter], actual: Ask, answered: bool) -> list[Final]:
+    """What each reserved counter ends at: the actual use when answered; a request that got no answer
+    still counts as a request, its money and tokens are released."""
     out = []
     for c in reserved:
         if c.limit in ("usd_per_day", "usd_per_month"):
-            delta = (actual.usd_nano if answered else 0) - c.amount
+            used = actual.usd_nano
         elif c.limit == "tokens_per_minute":
-            delta = (actual.tokens if answered else 0) - c.amount
+            used = actual.tokens
         else:
-            delta = 0
-        if delta:
-            out.append((c.key, delta, c.expire_at))
+            used = c.amount
+        out.append(Final(used if answered else c.unanswered, c.unanswered))
     return out
 
 

@@ -1,6 +1,8 @@
 """The cost ledger of one proxy replica: answered requests added up per (UTC day, tenant, route, cluster)
 in memory, and flushed to the shared state store every :data:`FLUSH_S` (before a usage report, at exit).
-A flush the store does not take is kept for the next one: no row is lost to a Redis outage."""
+Each flush is a batch with an id of its own, applied once however often it is sent: one the store does not
+take is sent again as it was, with the same id, so no row is lost to a Redis outage and none counted twice
+by a Redis that ran the first try late."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from router.accounting import windows
 from router.accounting.costs import nano
 from router.errors import StateUnavailable
-from router.state.base import LedgerEntry, StateStore, add_ledger
+from router.state.base import Ids, LedgerEntry, StateStore, add_ledger
 from router.types import Usage
 
 FLUSH_S = 0.2
@@ -27,14 +29,27 @@ class Costed:
 
 
 class Ledger:
-    def __init__(self, store: Callable[[], StateStore]) -> None:
+    def __init__(self, store: Callable[[], StateStore], ids: Ids) -> None:
         self._store = store  # read at each flush: the app picks the store at start-up
+        self._ids = ids
         # (day, tenant, route, cluster) -> the row since the last flush.
         self._rows: dict[tuple[str, str, str, str], LedgerEntry] = {}
+        self._unsent: list[tuple[str, dict[str, dict[str, int]]]] = []  # batches the store did not take
         self._lock = asyncio.Lock()
 
-    def add(self, tenant: str, route: str, cluster: str, usage: Usage, costed: Costed, cache_hit: bool) -> None:
-        key = (windows.day(time.time()).label, tenant, route, cluster)
+    def add(
+        self,
+        tenant: str,
+        route: str,
+        cluster: str,
+        usage: Usage,
+        costed: Costed,
+        cache_hit: bool,
+        day: str | None = None,
+    ) -> None:
+        """Count an answer, on ``day`` (its reservation's, so that a daily budget and the ledger agree on
+        requests that span midnight) or today."""
+        key = (day or windows.day(time.time()).label, tenant, route, cluster)
         row = self._rows.get(key)
         if row is None:
             row = self._rows[key] = LedgerEntry(*key, requests=0)
@@ -47,14 +62,16 @@ class Ledger:
 
     async def flush(self) -> None:
         async with self._lock:
-            if not self._rows:
-                return
-            rows, self._rows = self._rows, {}
-            pending: dict[str, dict[str, int]] = {}
-            for row in rows.values():
-                add_ledger(pending, row)
-            try:
-                await self._store().settle([], pending)
-            except StateUnavailable:
-                for key, row in rows.items():  # keep them for the next flush
-                    self._rows.setdefault(key, LedgerEntry(*key, requests=0)).add(row)
+            if self._rows:
+                rows, self._rows = self._rows, {}
+                pending: dict[str, dict[str, int]] = {}
+                for row in rows.values():
+                    add_ledger(pending, row)
+                self._unsent.append((self._ids.next()[0], pending))
+            while self._unsent:
+                batch, ledgers = self._unsent[0]
+                try:
+                    await self._store().record(batch, ledgers)
+                except StateUnavailable:
+                    return  # kept, with its id, for the next flush
+                self._unsent.pop(0)

@@ -21,9 +21,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from router.accounting import budgets
+from router.accounting import budgets, verify, windows
 from router.accounting.cache import AnswerCache
 from router.accounting.costs import Prices, nano
 from router.accounting.ledger import FLUSH_S, Costed, Ledger
@@ -31,7 +31,7 @@ from router.accounting.tokens import TokenCounter
 from router.api.chat import ChatRequest, content_text
 from router.errors import BudgetExceeded, StateUnavailable
 from router.serving import Serving
-from router.state.base import StateStore
+from router.state.base import Ids, Lease, StateStore
 from router.telemetry.metrics import Metrics
 from router.tenancy.auth import Principal
 from router.types import Decision, Target, Usage
@@ -43,9 +43,30 @@ log = logging.getLogger(__name__)
 CHARS_PER_TOKEN_RESERVED = 3  # a high estimate of prompt tokens (English runs ~4 characters a token)
 
 
-@dataclass
+REAP_S = 1.0  # how often each replica looks for expired leases
+VERIFY_S = 30.0  # how often it reads the invariant into its gauges
+LEASE_MARGIN_S = 60  # a lease outlives its request's own time limits by this much before it may be reaped
+
+
+@dataclass(frozen=True)
 class Reservation:
-    counters: list[budgets.Counter] = field(default_factory=list)
+    lease: Lease
+    day: str  # the UTC day it was made: the ledger counts the request there, as its daily budget does
+
+
+def lease_seconds(serving: Serving, decision: Decision, deadline: float | None) -> float:
+    """How long a request may hold its reservation: its caller's deadline, else the longest its targets'
+    time limits allow (every attempt of every target), plus a margin. A request that outlives it is
+    still settled exactly (the reaper freed its reservation; the settlement adds its use)."""
+    if deadline is not None:
+        return max(0.0, deadline - time.monotonic()) + LEASE_MARGIN_S
+    total = 0.0
+    for t in decision.targets:
+        cfg = serving.policy.clusters.get(t.cluster)
+        if cfg is not None:
+            attempts = getattr(cfg, "max_attempts", 1) + cfg.retry.same_endpoint
+            total += cfg.timeouts.total_s * attempts
+    return total + LEASE_MARGIN_S
 
 
 def reserved_completion_tokens(chat: ChatRequest, caps: Iterable[int]) -> int:
@@ -69,7 +90,8 @@ class Accounting:
         self.metrics = metrics
         self.prefix = prefix
         self.tokens = tokens if tokens is not None else TokenCounter()
-        self.ledger = Ledger(store)
+        self.ids = Ids()  # of this replica's leases and ledger batches
+        self.ledger = Ledger(store, self.ids)
         self.cache = AnswerCache(store, metrics, prefix)
         self._settling: set[asyncio.Future[None]] = set()
 
@@ -85,7 +107,12 @@ class Accounting:
 
     # -- budgets -----------------------------------------------------------------------------
     async def reserve(
-        self, serving: Serving, principal: Principal, decision: Decision, chat: ChatRequest
+        self,
+        serving: Serving,
+        principal: Principal,
+        decision: Decision,
+        chat: ChatRequest,
+        deadline: float | None = None,
     ) -> tuple[Decision, Reservation | None]:
         """The reservation against every budget that applies (None: none does), and the decision it
         leaves: the same, or downgraded by an exhausted budget. Raises BudgetExceeded."""
@@ -102,10 +129,14 @@ class Accounting:
                 price = self.worst(serving, decision.targets)
                 completion = reserved_completion_tokens(chat, (policy.output_cap(t.cluster) for t in decision.targets))
                 ask = budgets.Ask(nano(prompt * price.input + completion * price.output), prompt + completion)
-                counters = budgets.counters(scoped, ask, time.time(), self.prefix, uncapped)
-                result = await self.store().reserve(counters)
+                now = time.time()
+                counters = budgets.counters(scoped, ask, now, self.prefix, uncapped)
+                lease_id, seq = self.ids.next()
+                expires = int(now + lease_seconds(serving, decision, deadline)) + 1
+                lease = Lease(lease_id, seq, tuple(counters), expires)
+                result = await self.store().reserve(lease)
                 if result.ok:
-                    return decision, Reservation(counters)
+                    return decision, Reservation(lease, windows.day(now).label)
                 assert result.exhausted is not None
                 full = counters[result.exhausted]
                 budget = next(s.budget for s in scoped if s.budget.name == full.budget)
@@ -151,29 +182,30 @@ class Accounting:
             book = serving.prices
             cost = book.clusters[cluster].cost(usage) if not cache_hit and cluster in book.clusters else 0.0
             costed = Costed(cost, book.baseline.cost(usage))
-        if reservation is not None and reservation.counters:
+        if reservation is not None:
             tokens = usage.total_tokens if usage is not None else 0
             spent = budgets.Ask(nano(costed.cost_usd) if costed else 0, tokens)
-            deltas = budgets.settle_deltas(reservation.counters, spent, usage is not None)
-            if deltas:
-                # Off the response's path: the answer does not wait for the store. Until it lands the
-                # reservation stands (a crash in between leaves it reserved to the window's end: budgets
-                # err on the side of the cap, never past it).
-                task = asyncio.ensure_future(self._settle(deltas))
-                self._settling.add(task)
-                task.add_done_callback(self._settling.discard)
+            lease = reservation.lease
+            finals = budgets.finals(lease.counters, spent, usage is not None)
+            # Off the response's path: the answer does not wait for the store. Until it lands the lease
+            # stands (a crash in between leaves it to be reaped when it expires: budgets err on the side
+            # of the cap, never past it, and come back exact).
+            task = asyncio.ensure_future(self._settle(lease, finals, usage is None))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
         if usage is None or costed is None:
             return None
         route = route or "none"
-        self.ledger.add(principal.tenant, route, cluster, usage, costed, cache_hit)
+        day = reservation.day if reservation is not None else None
+        self.ledger.add(principal.tenant, route, cluster, usage, costed, cache_hit, day)
         self.metrics.record_cost(principal.tenant, route, cluster, costed.cost_usd, costed.baseline_usd)
         return costed
 
-    async def _settle(self, deltas: list[tuple[str, int, int]]) -> None:
+    async def _settle(self, lease: Lease, finals: list[budgets.Final], release: bool) -> None:
         try:
-            await self.store().settle(deltas, {})
+            await self.store().settle(lease, finals, release)
         except StateUnavailable:
-            log.warning("could not settle a reservation (state store unavailable)")
+            log.warning("could not settle lease %s (state store unavailable): it will be reaped", lease.id)
 
     async def stream_usage(self, chat: ChatRequest, st: StreamState) -> Usage:
         """A stream's usage: the upstream's final usage chunk, or counted (in a worker thread) from what was
@@ -191,9 +223,32 @@ class Accounting:
         await self.ledger.flush()
 
     async def run(self) -> None:
+        """The ledger flushed every FLUSH_S; expired leases (of any replica) reaped every REAP_S; the
+        invariant's gauges read every VERIFY_S."""
+        ticks = 0
         while True:
             await asyncio.sleep(FLUSH_S)
+            ticks += 1
             await self.flush()
+            if ticks % round(REAP_S / FLUSH_S) == 0:
+                await self.maintain(time.time(), ticks % round(VERIFY_S / FLUSH_S) == 0)
+
+    async def maintain(self, now: float, gauges: bool) -> None:
+        """Reap expired leases; with ``gauges``, read the invariant into the metrics."""
+        store = self.store()
+        try:
+            reaped = await store.reap(now)
+            if reaped:
+                self.metrics.budget_reaped.inc(reaped)
+                log.warning("reaped %d expired budget lease(s): their requests ended without settling", reaped)
+            if gauges:
+                snapshot = await store.snapshot(now)
+                for limit, diff in verify.differences(snapshot).items():
+                    self.metrics.budget_difference.labels(limit).set(diff)
+                self.metrics.budget_leases.labels("open").set(snapshot.open_leases)
+                self.metrics.budget_leases.labels("expired").set(snapshot.expired_leases)
+        except StateUnavailable:
+            return
 
 
 def _when(unix: float) -> str:

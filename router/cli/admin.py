@@ -45,6 +45,8 @@ def cmd_usage(args: argparse.Namespace) -> int:
 
     from router.accounting.usage import render
 
+    if args.verify:
+        return _verify(args)
     query = {"window": args.window, "group_by": args.group_by}
     if args.date:
         query["date"] = args.date
@@ -57,6 +59,19 @@ def cmd_usage(args: argparse.Namespace) -> int:
         print(f"{doc['window']} {doc['days'][0]}..{doc['days'][1]} (UTC)")
         print(render(doc))
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """The budgets' invariant; exit status 1 when any counter differs (for cron and CI)."""
+    import json
+
+    from router.accounting.verify import render
+
+    doc = _admin_get(args, "/v1/admin/usage/verify")
+    if not isinstance(doc, dict):
+        return 1
+    print(json.dumps(doc, indent=2) if args.json else render(doc))
+    return 0 if doc["exact"] else 1
 
 
 def cmd_keys_new(args: argparse.Namespace) -> int:
@@ -102,6 +117,11 @@ def add_admin_commands(sub: Any) -> None:
     us.add_argument("--window", choices=["day", "month"], default="day", help="a UTC day or month")
     us.add_argument("--date", help="YYYYMMDD (day) or YYYYMM (month); default: the current one")
     us.add_argument("--group-by", default="tenant,route,cluster", help="any of tenant,route,cluster")
+    us.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the budgets instead: every counter = settled use + open leases (and the ledger); exit 1 if not",
+    )
     us.set_defaults(func=cmd_usage)
     keys = sub.add_parser("keys", help="API keys: make one, or hash one")
     ksub = keys.add_subparsers(dest="keys_command", required=True)

@@ -86,6 +86,7 @@ def create_app(
     if settings.admin_port is None:  # otherwise only the admin listener serves these
         app.router.add_get("/v1/admin/clusters", handlers.admin_clusters)
         app.router.add_get("/v1/admin/usage", handlers.admin_usage)
+        app.router.add_get("/v1/admin/usage/verify", handlers.admin_usage_verify)
         app.router.add_get("/metrics", handlers.metrics)
     return app
 

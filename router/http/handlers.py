@@ -8,7 +8,7 @@ import time
 import orjson
 from aiohttp import web
 
-from router.accounting import usage
+from router.accounting import usage, verify
 from router.admin.clusters import status
 from router.api.chat import ChatRequest, parse_chat_request
 from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
@@ -143,6 +143,18 @@ async def admin_usage(request: web.Request) -> web.Response:
     doc = usage.report(ledgers, group_by)
     doc.update(window=q.get("window", "day"), days=[days[0], days[-1]])
     return _json(doc)
+
+
+async def admin_usage_verify(request: web.Request) -> web.Response:
+    """The budgets' invariant: every live counter against its settled use, its open leases and (daily
+    money counters) the ledger, with the cause of any difference."""
+    await request.app[ACCOUNTING].flush()  # this replica's latest requests too
+    store = request.app[STATE].store
+    now = time.time()
+    snapshot = await store.snapshot(now)
+    days = sorted({c.window for c in snapshot.counters if c.limit == "usd_per_day"})
+    ledgers = await store.ledger(days) if days else {}
+    return _json(verify.report(snapshot, verify.verify(snapshot, ledgers)))
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -115,7 +115,7 @@ class Pipeline:
                 usage = hit.completion.usage
                 _costed(outcome, await acc.settle(serving, principal, None, outcome.route, hit.cluster, usage, True))
                 return hit.completion
-        decision, reservation = await acc.reserve(serving, principal, decision, chat)
+        decision, reservation = await acc.reserve(serving, principal, decision, chat, deadline)
         outcome.route, outcome.reason = decision.route, decision.reason
         try:
             result = await self.failover.run(serving.upstreams, chat, headers, decision, outcome, deadline)

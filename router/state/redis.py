@@ -1,82 +1,46 @@
-"""The Redis store (redis-py asyncio): budget counters move in one atomic Lua step each way, and
-concurrent requests share round trips (router/state/batch.py).
+"""The Redis store (redis-py asyncio): budget leases open and close in one atomic Lua step each
+(router/state/scripts.py), every write guarded by its id, and concurrent requests share round trips
+(router/state/batch.py).
 
-Keys, under the configured prefix (``ROUTER_STATE_PREFIX``, default ``router:``):
-``b:<budget>:<scope>:<limit>:<window>`` counters (integers: nano-dollars, tokens, requests), each expiring an
-hour after its UTC window ends; ``l:<YYYYMMDD>`` the day's ledger, a hash of
-``tenant<TAB>route<TAB>cluster<TAB>metric`` -> integer, kept ``LEDGER_KEEP_S``; ``c:<tenant>:<hash>`` cached
-answers with their TTL. The reservation script checks every counter and then adds to every one, or adds
+Keys, under the configured prefix (``ROUTER_STATE_PREFIX``, default ``router:``): the counters, leases,
+index and id bits of router/state/scripts.py; ``l:<YYYYMMDD>`` the day's ledger, a hash of
+``tenant<TAB>route<TAB>cluster<TAB>metric`` -> integer, kept ``LEDGER_KEEP_S``; ``c:<tenant>:<hash>``
+cached answers with their TTL. The reservation checks every counter and then adds to every one, or adds
 to none: any number of proxy replicas together can never pass a cap by more than the amounts reserved
-by requests still in flight (which are settled to their real use when they finish).
+by requests still in flight (which are settled to their real use when they finish, or reaped when their
+lease expires).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from router.accounting.budgets import Counter
-from router.state.base import Delta, Ledgers, Reserved
+from router.accounting.budgets import Final
+from router.state import scripts
+from router.state.base import SEP, CounterCheck, Lease, Ledgers, Reserved, Snapshot, unanswered
 from router.state.batch import Batcher
-from router.state.memory import LEDGER_KEEP_S
+from router.state.memory import APPLIED_KEEP_S, LEDGER_KEEP_S
 
-# Several requests' reservations in one call, each all-or-nothing, in order. KEYS: every request's
-# counters, one request after another. ARGV: the number of requests, then per request the number of its
-# counters and per counter (cap or -1, amount, expire_at). Returns per request: ok, the 1-based index of
-# the counter without room (0), that counter's value, the number of values that follow, the values.
-RESERVE = """
-local out = {}
-local a, k = 2, 1
-for r = 1, tonumber(ARGV[1]) do
-  local n = tonumber(ARGV[a])
-  a = a + 1
-  local bad, used = 0, 0
-  for i = 0, n - 1 do
-    local cap = tonumber(ARGV[a + 3 * i])
-    if cap >= 0 then
-      local u = tonumber(redis.call('GET', KEYS[k + i]) or '0')
-      if u + tonumber(ARGV[a + 3 * i + 1]) > cap then
-        bad, used = i + 1, u
-        break
-      end
-    end
-  end
-  if bad > 0 then
-    out[#out + 1] = 0; out[#out + 1] = bad; out[#out + 1] = used; out[#out + 1] = 0
-  else
-    out[#out + 1] = 1; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = n
-    for i = 0, n - 1 do
-      out[#out + 1] = redis.call('INCRBY', KEYS[k + i], ARGV[a + 3 * i + 1])
-      redis.call('EXPIREAT', KEYS[k + i], ARGV[a + 3 * i + 2])
-    end
-  end
-  a, k = a + 3 * n, k + n
-end
-return out
-"""
+CHUNK_BITS = 20  # sequence numbers per bits key: 2**20 (two bits each: 256 KiB)
+REAP_MOST = 200
 
-# KEYS: n counters, then the ledger hash (if any). ARGV: n, per counter (delta, expire_at), then the
-# ledger's expire_at and (field, value) pairs.
-SETTLE = """
-local n = tonumber(ARGV[1])
-for i = 1, n do
-  redis.call('INCRBY', KEYS[i], ARGV[2 * i])
-  redis.call('EXPIREAT', KEYS[i], ARGV[2 * i + 1])
-end
-if #KEYS > n then
-  local j = 2 * n + 3
-  while j < #ARGV do
-    redis.call('HINCRBY', KEYS[n + 1], ARGV[j], ARGV[j + 1])
-    j = j + 2
-  end
-  redis.call('EXPIREAT', KEYS[n + 1], ARGV[2 * n + 2])
-end
-return 1
-"""
+
+def bits(prefix: str, id_: str) -> tuple[str, int]:
+    """The bits key and offset of an id ``<replica>:<seq>``: applied at the offset, closed just after."""
+    replica, _, seq = id_.rpartition(":")
+    n = int(seq)
+    return f"{prefix}a:{replica}:{n >> CHUNK_BITS}", (n & ((1 << CHUNK_BITS) - 1)) * 2
+
+
+def _meta(budget: str, scope: str, limit: str, window: str) -> str:
+    return SEP.join((budget, scope, limit, window))
+
 
 Errors = (RedisError, OSError, TimeoutError)
 
@@ -101,11 +65,14 @@ class RedisStore:
         # Callers wait here for a connection rather than in the pool, whose wait is bounded by the
         # timeout: under a burst, waiting for a turn must not look like Redis being away.
         self._turns = asyncio.Semaphore(max_connections)
-        self._reservations: Batcher[list[Counter], Reserved] = Batcher(self._reserve_many, orphaned=self._undo)
-        self._settlements: Batcher[tuple[list[Delta], Ledgers], None] = Batcher(self._settle_many)
+        self._reservations: Batcher[tuple[Lease, bool], Reserved] = Batcher(self._reserve_many, orphaned=self._undo)
+        self._settlements: Batcher[tuple[Lease, Sequence[Final], bool], None] = Batcher(self._settle_many)
         self._undoing: set[asyncio.Future[None]] = set()
-        self._reserve = self.client.register_script(RESERVE)
-        self._settle = self.client.register_script(SETTLE)
+        self._reserve = self.client.register_script(scripts.RESERVE)
+        self._settle = self.client.register_script(scripts.SETTLE)
+        self._reap = self.client.register_script(scripts.REAP)
+        self._snapshot = self.client.register_script(scripts.SNAPSHOT)
+        self._record = self.client.register_script(scripts.RECORD)
 
     @property
     def up(self) -> bool:
@@ -114,21 +81,21 @@ class RedisStore:
     def ledger_key(self, day: str) -> str:
         return f"{self.prefix}l:{day}"
 
-    async def reserve(self, counters: Sequence[Counter]) -> Reserved:
-        if not counters:
+    async def reserve(self, lease: Lease, force: bool = False) -> Reserved:
+        if not lease.counters:
             return Reserved(True)
-        return await self._reservations.submit(list(counters))
+        return await self._reservations.submit((lease, force))
 
-    async def _reserve_many(self, requests: list[list[Counter]]) -> list[Reserved]:
-        keys: list[str] = []
-        args: list[int] = [len(requests)]
-        for counters in requests:
-            args.append(len(counters))
-            for c in counters:
-                keys.append(c.key)
-                args += [-1 if c.cap is None else c.cap, c.amount, c.expire_at]
+    async def _reserve_many(self, requests: list[tuple[Lease, bool]]) -> list[Reserved]:
+        args: list[Any] = [self.prefix, APPLIED_KEEP_S, len(requests)]
+        for lease, force in requests:
+            key, offset = bits(self.prefix, lease.id)
+            args += [lease.id, key, offset, lease.expires_at, int(force), len(lease.counters)]
+            for c in lease.counters:
+                meta = _meta(c.budget, c.scope, c.limit, c.window)
+                args += [c.key, -1 if c.cap is None else c.cap, c.amount, c.expire_at, c.unanswered, meta]
         async with self._turns:
-            raw = [int(v) for v in await self._reserve(keys=keys, args=args)]
+            raw = [int(v) for v in await self._reserve(keys=[], args=args)]
         out, i = [], 0
         for _ in requests:
             ok, bad, used, n = raw[i : i + 4]
@@ -137,50 +104,68 @@ class RedisStore:
             out.append(Reserved(True, values=values) if ok else Reserved(False, bad - 1, used))
         return out
 
-    def _undo(self, counters: list[Counter], result: Reserved) -> None:
-        """A reservation made for a caller that was cancelled meanwhile: give it back."""
+    def _undo(self, item: tuple[Lease, bool], result: Reserved) -> None:
+        """A reservation made for a caller that was cancelled meanwhile: release it."""
+        lease = item[0]
         if result.ok:
-            task = asyncio.ensure_future(self.settle([(c.key, -c.amount, c.expire_at) for c in counters], {}))
+            task = asyncio.ensure_future(self.settle(lease, unanswered(lease), release=True))
             self._undoing.add(task)
             task.add_done_callback(self._undoing.discard)
 
-    async def settle(self, deltas: Sequence[Delta], ledgers: Ledgers) -> None:
-        """Add counter deltas and ledger fields (also used to replay what was counted while Redis was away).
-        Concurrent settlements are summed into one call."""
-        await self._settlements.submit((list(deltas), ledgers))
+    async def settle(self, lease: Lease, finals: Sequence[Final], release: bool = False) -> None:
+        """Close a lease (concurrent settlements share one call; each is applied once, by its id)."""
+        if lease.counters:
+            await self._settlements.submit((lease, finals, release))
 
-    async def _settle_many(self, items: list[tuple[list[Delta], Ledgers]]) -> list[None]:
-        counters: dict[str, tuple[int, int]] = {}
-        days: dict[str, dict[str, int]] = {}
-        for deltas, ledgers in items:
-            for key, delta, expire_at in deltas:
-                counters[key] = (counters.get(key, (0, expire_at))[0] + delta, expire_at)
-            for day, fields in ledgers.items():
-                table = days.setdefault(day, {})
-                for f, v in fields.items():
-                    table[f] = table.get(f, 0) + v
-        keys = [key for key, (d, _) in counters.items() if d]
-        args: list[Any] = [len(keys)]
-        for key in keys:
-            args += [counters[key][0], counters[key][1]]
-        ledger_days = [(d, f) for d, f in days.items() if f]
+    async def _settle_many(self, items: list[tuple[Lease, Sequence[Final], bool]]) -> list[None]:
+        args: list[Any] = [self.prefix, APPLIED_KEEP_S, len(items)]
+        for lease, finals, release in items:
+            key, offset = bits(self.prefix, lease.id)
+            args += [lease.id, key, offset, int(release), len(lease.counters)]
+            for c, f in zip(lease.counters, finals, strict=True):
+                args += [
+                    c.key,
+                    c.amount,
+                    f.final,
+                    f.unanswered,
+                    c.expire_at,
+                    _meta(c.budget, c.scope, c.limit, c.window),
+                ]
         async with self._turns:
-            if not ledger_days:
-                if keys:
-                    await self._settle(keys=keys, args=args)
-                return [None] * len(items)
-            for i, (day, fields) in enumerate(ledger_days):
-                k, a = (keys, list(args)) if i == 0 else ([], [0])
-                a.append(self._ledger_expiry(day))
-                for f, v in fields.items():
-                    a += [f, v]
-                await self._settle(keys=[*k, self.ledger_key(day)], args=a)
+            await self._settle(keys=[], args=args)
         return [None] * len(items)
+
+    async def record(self, batch: str, ledgers: Ledgers) -> None:
+        days = [(d, f) for d, f in ledgers.items() if f]
+        if not days:
+            return
+        key, offset = bits(self.prefix, batch)
+        args: list[Any] = [key, offset, APPLIED_KEEP_S, len(days)]
+        for day, fields in days:
+            args += [self.ledger_key(day), self._ledger_expiry(day), len(fields)]
+            for f, v in fields.items():
+                args += [f, v]
+        async with self._turns:
+            await self._record(keys=[], args=args)
+
+    async def reap(self, now: float) -> int:
+        async with self._turns:
+            return int(await self._reap(keys=[], args=[self.prefix, int(now), REAP_MOST]))
+
+    async def snapshot(self, now: float) -> Snapshot:
+        async with self._turns:
+            raw = await self._snapshot(keys=[], args=[self.prefix, int(now)])
+        checks = []
+        for i in range(2, len(raw), 5):
+            key, meta, value, settled, open_ = raw[i : i + 5]
+            parts = (meta.decode() if isinstance(meta, bytes) else str(meta)).split(SEP)
+            budget, scope, limit, window = ([*parts, "", "", "", ""])[:4]
+            k = key.decode() if isinstance(key, bytes) else str(key)
+            checks.append(CounterCheck(k, budget, scope, limit, window, int(value), int(settled), int(open_)))
+        return Snapshot(tuple(sorted(checks, key=lambda c: c.key)), int(raw[0]), int(raw[1]))
 
     @staticmethod
     def _ledger_expiry(day: str) -> int:
-        import datetime as dt
-
         start = dt.datetime(int(day[:4]), int(day[4:6]), int(day[6:8]), tzinfo=dt.UTC).timestamp()
         return int(start) + LEDGER_KEEP_S
 
@@ -200,10 +185,14 @@ class RedisStore:
         async with self._turns:
             await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
 
-    async def server_id(self) -> str:
-        """The server's run id: it changes when Redis restarts (and, with nothing persisted, forgets)."""
-        info = await self.client.info("server")
-        return str(info.get("run_id", ""))
+    async def marker(self, value: str) -> str | None:
+        """The store's marker: set to ``value`` unless one is there; the one there now. A Redis that
+        restarted without its data has none (or another replica's new one): what this process counted
+        must be added again."""
+        async with self._turns:
+            await self.client.set(f"{self.prefix}marker", value, nx=True)
+            found = await self.client.get(f"{self.prefix}marker")
+        return None if found is None else found.decode()
 
     async def reset(self) -> None:
         """Drop every pooled connection (after an outage they point at a server that is gone)."""

@@ -1,15 +1,19 @@
-"""Redis with a way to keep serving while it is away (each budget's ``on_state_unavailable``).
+"""Redis with a way to keep serving while it is away (each budget's ``on_state_unavailable``), and money
+that stays exact whichever way it went away.
 
-While Redis answers, every operation goes to it. When one fails (connection refused, timeout), the store
-marks Redis down and from then on, without waiting for Redis again on any request:
+While Redis answers, every operation goes to it. When one fails (connection refused, or a timeout: Redis
+stalled, and may still run the command when it wakes), the store marks Redis down and from then on,
+without waiting for Redis again on any request:
 
 - a reservation that involves a fail-closed budget raises :class:`~router.errors.StateUnavailable` (503);
+  one that timed out is released by id later (whether or not Redis ran it);
 - anything else is done in this process's memory, starting from the values Redis last returned for each
-  counter, and written to a journal;
-- a background task pings Redis every ``retry_s``; when it answers, the journal is added to it and Redis
-  serves again. If Redis restarted meanwhile (its run id changed; nothing is persisted), everything this
-  process ever counted in windows still open is added instead, so the counters and the ledger come back
-  whole from all replicas' shares, not only from the part counted during the outage.
+  counter, and written to a journal of operations, each with its id;
+- a background task pings Redis every ``retry_s``; when it answers, the journal is replayed in order.
+  Every write is applied once per id (router/state/scripts.py), so an operation that Redis ran late and
+  its replay count once. If Redis lost its data meanwhile (its marker is gone: restarted without
+  persistence), everything this process settled in windows still open and the leases it holds are added
+  instead, so the counters and the ledger come back whole from all replicas' shares.
 
 Replicas do not see each other's local counts during an outage: a fail-open budget can be passed by what
 the other replicas serve meanwhile. That is the price of fail-open; choose fail-closed where it is not
@@ -21,44 +25,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
-from router.accounting import windows
-from router.accounting.budgets import Counter
+from router.accounting.budgets import Final
 from router.errors import StateUnavailable
-from router.state.base import Delta, Ledgers, Reserved
+from router.state.base import Ids, Lease, Ledgers, Reserved, Snapshot, unanswered
+from router.state.journal import Mine, Op, Record, Reserve, Settle
 from router.state.memory import MemoryStore
 from router.state.redis import Errors, RedisStore
 
 log = logging.getLogger(__name__)
-
-
-class _Tally:
-    """Counter deltas and ledger fields, summed (a journal, or all that this process counted)."""
-
-    def __init__(self) -> None:
-        self.counters: dict[str, tuple[int, int]] = {}
-        self.ledgers: dict[str, dict[str, int]] = {}
-
-    def add(self, deltas: Sequence[Delta], ledgers: Ledgers) -> None:
-        for key, delta, expire_at in deltas:
-            v, _ = self.counters.get(key, (0, expire_at))
-            self.counters[key] = (v + delta, expire_at)
-        for day, fields in ledgers.items():
-            table = self.ledgers.setdefault(day, {})
-            for f, v in fields.items():
-                table[f] = table.get(f, 0) + v
-
-    def deltas(self, now: float) -> list[Delta]:
-        return [(k, v, exp) for k, (v, exp) in self.counters.items() if v and exp > now]
-
-    def prune(self, now: float) -> None:
-        """Forget counters whose window is over, and ledger days before the current month."""
-        for k in [k for k, (_, exp) in self.counters.items() if exp <= now]:
-            del self.counters[k]
-        month = windows.month(now).label
-        for d in [d for d in self.ledgers if not d.startswith(month)]:
-            del self.ledgers[d]
 
 
 class ResilientStore:
@@ -76,12 +54,15 @@ class ResilientStore:
         self.clock = clock
         self.retry_s = retry_s
         self.on_change = on_change
+        self.ids = Ids()  # for what this store writes on its own (a rebuild)
         self._up = True
-        self._server: str | None = None
+        self._marker: str | None = None  # the marker Redis had: gone or changed means it lost its data
         self._last: dict[str, tuple[int, int]] = {}  # counter -> (value Redis last returned, expire-at)
-        self._journal = _Tally()  # counted locally, not yet in Redis
-        self._mine = _Tally()  # everything this process counted (to rebuild a restarted Redis)
+        self._journal: list[Op] = []  # done locally, not yet in Redis, in order
+        self._open: dict[str, Lease] = {}  # this process's open leases
+        self._mine = Mine()
         self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[None]] = set()
         self._settles = 0
 
     @property
@@ -90,7 +71,7 @@ class ResilientStore:
 
     async def start(self) -> None:
         try:
-            self._server = await self.redis.server_id()
+            self._marker = await self.redis.marker(self.ids.token)
         except Errors as exc:
             self._down(exc)
 
@@ -106,77 +87,137 @@ class ResilientStore:
             self._task = asyncio.ensure_future(self._reconnect())
 
     def _seed(self) -> None:
-        """Local counting starts from what Redis last said, plus what is journaled since."""
-        self.local.counters.clear()
-        for key, (value, expire_at) in self._last.items():
-            self.local.counters[key] = (value, expire_at)
+        """Local counting starts from what Redis last said, with this process's leases open."""
+        self.local = MemoryStore(self.clock)
+        self.local.counters.update(self._last)
+        for lease in self._open.values():
+            self.local.applied[lease.id] = lease.expires_at
+            self.local.leases[lease.id] = lease
 
     async def _reconnect(self) -> None:
         while not self._up:
             await asyncio.sleep(self.retry_s)
             try:
                 await self.redis.reset()  # pooled connections from before the outage are dead
-                server = await self.redis.server_id()
-                restarted = self._server is not None and server != self._server
-                source = self._mine if restarted else self._journal
-                now = self.clock()
-                await self.redis.settle(source.deltas(now), source.ledgers)
+                found = await self.redis.marker(self.ids.token)
             except Errors:
                 continue
+            forgot = found != self._marker
+            ops, self._journal = (self._rebuild() if forgot else self._journal), []
+            self._marker = found  # from here, a rebuild cut short goes on as a journal (by its ids)
+            done = 0
+            try:
+                for op in ops:
+                    await self._apply(op)
+                    done += 1
+            except Errors:
+                self._journal = ops[done:] + self._journal  # the rest, before what came meanwhile
+                continue
             log.warning(
-                "state store: Redis is back%s; added %d counters and %d ledger days counted %s",
-                " (it restarted and forgot)" if restarted else "",
-                len(source.counters),
-                len(source.ledgers),
-                "by this process" if restarted else "during the outage",
+                "state store: Redis is back%s; replayed %d operations",
+                " (it had lost its data: this process's share was added again)" if forgot else "",
+                len(ops),
             )
-            self._server = server
-            self._journal = _Tally()
+            if self._journal:  # written while replaying: replay those too before serving from Redis
+                continue
             self._up = True
             self.on_change(True)
 
-    async def reserve(self, counters: Sequence[Counter]) -> Reserved:
+    def _rebuild(self) -> list[Op]:
+        """What this process adds to a Redis that lost its data: its settled use per counter, its ledger,
+        and the leases it holds (as ops with new ids; the old ones' bits are gone with the data)."""
+        now = self.clock()
+        self._mine.prune(now)
+        ops: list[Op] = []
+        for used, c in self._mine.settled.values():
+            id_, seq = self.ids.next()
+            ops.append(Settle(Lease(id_, seq, (replace(c, amount=0),), int(now)), (Final(used, 0),), False))
+        if self._mine.ledgers:
+            ops.append(Record(self.ids.next()[0], {d: dict(f) for d, f in self._mine.ledgers.items()}))
+        ops += [Reserve(lease) for lease in self._open.values()]
+        return ops
+
+    async def _apply(self, op: Op) -> None:
+        if isinstance(op, Reserve):
+            await self.redis.reserve(op.lease, force=True)
+        elif isinstance(op, Settle):
+            await self.redis.settle(op.lease, op.finals, op.release)
+        else:
+            await self.redis.record(op.batch, op.ledgers)
+
+    async def reserve(self, lease: Lease, force: bool = False) -> Reserved:
+        closed = next((c.budget for c in lease.counters if c.fail_closed), None)
         if self._up:
             try:
-                result = await self.redis.reserve(counters)
+                result = await self.redis.reserve(lease, force)
             except Errors as exc:
                 self._down(exc)
+                if closed is not None:  # Redis may still run it when it wakes: release it by id then
+                    self._journal.append(Settle(lease, unanswered(lease), True))
+            except asyncio.CancelledError:
+                self._later(self.settle(lease, unanswered(lease), release=True))  # it may have run
+                raise
             else:
                 if result.ok:
-                    self._record(counters, result.values)
+                    self._open[lease.id] = lease
+                    for c, v in zip(lease.counters, result.values, strict=False):
+                        self._last[c.key] = (v, c.expire_at)
+                    if len(self._last) > 50_000:
+                        self._last.clear()
                 return result
-        if any(c.fail_closed for c in counters):
-            closed = next(c.budget for c in counters if c.fail_closed)
+        if closed is not None:
             raise StateUnavailable(
                 f"Budget {closed!r} cannot be checked: the shared state store is unreachable, and the budget "
                 "fails closed."
             )
-        result = await self.local.reserve(counters)
+        result = await self.local.reserve(lease, force)
         if result.ok:
-            self._journal.add([(c.key, c.amount, c.expire_at) for c in counters], {})
-            self._mine.add([(c.key, c.amount, c.expire_at) for c in counters], {})
+            self._open[lease.id] = lease
+            self._journal.append(Reserve(lease))
         return result
 
-    def _record(self, counters: Sequence[Counter], values: Sequence[int]) -> None:
-        self._mine.add([(c.key, c.amount, c.expire_at) for c in counters], {})
-        for c, v in zip(counters, values, strict=False):
-            self._last[c.key] = (v, c.expire_at)
-        if len(self._last) > 50_000:
-            self._last.clear()
-
-    async def settle(self, deltas: Sequence[Delta], ledgers: Ledgers) -> None:
-        self._mine.add(deltas, ledgers)
+    async def settle(self, lease: Lease, finals: Sequence[Final], release: bool = False) -> None:
+        was_open = self._open.pop(lease.id, None) is not None
+        self._mine.settle(lease, finals, release, was_open)
         self._settles += 1
         if self._settles % 1000 == 0:
             self._mine.prune(self.clock())
         if self._up:
             try:
-                await self.redis.settle(deltas, ledgers)
+                await self.redis.settle(lease, finals, release)
                 return
             except Errors as exc:
                 self._down(exc)
-        await self.local.settle(deltas, ledgers)
-        self._journal.add(deltas, ledgers)
+        self._journal.append(Settle(lease, finals, release))
+        await self.local.settle(lease, finals, release)
+
+    async def record(self, batch: str, ledgers: Ledgers) -> None:
+        self._mine.record(ledgers)
+        if self._up:
+            try:
+                await self.redis.record(batch, ledgers)
+                return
+            except Errors as exc:
+                self._down(exc)
+        self._journal.append(Record(batch, ledgers))
+        await self.local.record(batch, ledgers)
+
+    async def reap(self, now: float) -> int:
+        """Expired leases of any replica, in Redis (while it is away, nothing: they wait for it)."""
+        if self._up:
+            try:
+                return await self.redis.reap(now)
+            except Errors as exc:
+                self._down(exc)
+        return 0
+
+    async def snapshot(self, now: float) -> Snapshot:
+        if self._up:
+            try:
+                return await self.redis.snapshot(now)
+            except Errors as exc:
+                self._down(exc)
+        raise StateUnavailable("The shared state store is unreachable: the budgets cannot be verified now.")
 
     async def ledger(self, days: Sequence[str]) -> Mapping[str, Mapping[str, int]]:
         if self._up:
@@ -201,7 +242,14 @@ class ResilientStore:
             except Errors as exc:
                 self._down(exc)
 
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
         await self.redis.close()

@@ -149,6 +149,26 @@ class Metrics:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5),
             registry=r,
         )
+        self.budget_difference = Gauge(
+            n.M_BUDGET_DIFFERENCE,
+            "Sum over live budget counters of |counter - settled use - open leases|, by limit (nano-dollars, "
+            "tokens or requests): 0 when every counter is explained; anything else is a bug to report "
+            "(`router usage --verify` names the counter and the cause).",
+            ("limit",),
+            registry=r,
+        )
+        self.budget_leases = Gauge(
+            n.M_BUDGET_LEASES,
+            "Budget reservations not yet settled, by state: open, or expired (waiting for a replica to reap).",
+            ("state",),
+            registry=r,
+        )
+        self.budget_reaped = Counter(
+            n.M_BUDGET_REAPED,
+            "Budget reservations this replica closed because they expired unsettled (a request that ended "
+            "without settling: a crashed replica, or a stall of the state store).",
+            registry=r,
+        )
         self.state_up = Gauge(n.M_STATE_UP, "1 while the shared state store (Redis) answers.", registry=r)
         self.state_up.set(1)
         self.state_errors = Counter(n.M_STATE_ERRORS, "State store operations that failed.", registry=r)

@@ -227,9 +227,14 @@ async def test_budgets_in_redis_and_a_fail_closed_budget_without_it(
     client, _, _ = await stack(emulator, proxy, extra, redis_url=SHARED_URL, state_prefix=prefix)
     assert (await client.post("/v1/chat/completions", json=chat_body("cheap"), headers=auth(KEY_A))).status == 200
     r = aioredis.Redis.from_url(SHARED_URL)
-    keys = [k.decode() async for k in r.scan_iter(match=f"{prefix}b:rpm:t=a:requests_per_minute:*")]
-    assert len(keys) == 1
-    assert await r.get(keys[0]) == b"1"
+    keys = sorted([k.decode() async for k in r.scan_iter(match=f"{prefix}b:rpm:t=a:requests_per_minute:*")])
+    assert len(keys) == 2  # the counter, and the settled use that explains it
+    assert keys[1] == keys[0] + ":s"
+    for _ in range(50):  # the settlement is off the answer's path
+        if await r.get(keys[1]) == b"1":
+            break
+        await asyncio.sleep(0.02)
+    assert [await r.get(k) for k in keys] == [b"1", b"1"]
     assert 0 < await r.ttl(keys[0]) <= 60 + 3600
     await r.aclose()
 

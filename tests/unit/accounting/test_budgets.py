@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from router.accounting.budgets import Ask, applicable, counters, describe, settle_deltas
+from router.accounting.budgets import Ask, Final, applicable, counters, describe, finals
 from router.policy.schema import Budget
 
 NOW = dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC).timestamp()
@@ -40,12 +40,19 @@ def test_counters_per_limit_and_window() -> None:
 
 def test_settlement_turns_reservations_into_actual_use() -> None:
     cs = counters(applicable(BUDGETS, "a", "coding"), Ask(usd_nano=2_000, tokens=300), NOW, "p:")
-    deltas = {k: d for k, d, _ in settle_deltas(cs, Ask(usd_nano=500, tokens=120), answered=True)}
-    assert deltas["p:b:all:all:usd_per_day:20261201"] == -1_500
-    assert deltas["p:b:a-coding:t=a,r=coding:tokens_per_minute:202612011030"] == -180
-    assert not any("requests_per_minute" in k for k in deltas)  # a request stays a request
-    released = {k: d for k, d, _ in settle_deltas(cs, Ask(usd_nano=500, tokens=120), answered=False)}
-    assert released["p:b:all:all:usd_per_day:20261201"] == -2_000
+    done = {c.key: f for c, f in zip(cs, finals(cs, Ask(usd_nano=500, tokens=120), answered=True), strict=True)}
+    assert done["p:b:all:all:usd_per_day:20261201"] == Final(500, 0)
+    assert done["p:b:a-coding:t=a,r=coding:tokens_per_minute:202612011030"] == Final(120, 0)
+    assert done["p:b:each:t=a:requests_per_minute:202612011030"] == Final(1, 1)  # a request stays a request
+    nothing = finals(cs, Ask(usd_nano=500, tokens=120), answered=False)
+    gone = {c.key: f for c, f in zip(cs, nothing, strict=True)}
+    assert gone["p:b:all:all:usd_per_day:20261201"] == Final(0, 0)  # its money and tokens are freed
+    assert gone["p:b:each:t=a:requests_per_minute:202612011030"] == Final(1, 1)
+    assert {(c.scope, c.window) for c in cs if c.budget in ("all", "each")} == {
+        ("all", "20261201"),
+        ("t=a", "202612"),
+        ("t=a", "202612011030"),
+    }
 
 
 def test_describe() -> None:

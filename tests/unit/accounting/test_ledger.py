@@ -4,30 +4,33 @@ store is down so that no answered request goes uncounted."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 from router.accounting.ledger import Costed, Ledger
 from router.accounting.windows import day
 from router.errors import StateUnavailable
-from router.state.base import Delta, Ledgers
+from router.state.base import Ids, Ledgers
 from router.state.memory import MemoryStore
 from router.types import Usage
 
 
 class DownStore(MemoryStore):
-    """A store whose writes fail while ``down`` is set."""
+    """A store whose writes fail while ``down`` is set (``ran``: the write happens all the same, as a Redis
+    that stalled past the client's timeout runs it when it wakes)."""
 
     down = True
+    ran = False
 
-    async def settle(self, deltas: Sequence[Delta], ledgers: Ledgers) -> None:
+    async def record(self, batch: str, ledgers: Ledgers) -> None:
         if self.down:
+            if self.ran:
+                await super().record(batch, ledgers)
             raise StateUnavailable("redis is away")
-        await super().settle(deltas, ledgers)
+        await super().record(batch, ledgers)
 
 
 async def test_rows_add_up_by_key_and_reach_the_store_on_flush() -> None:
     store = MemoryStore()
-    ledger = Ledger(lambda: store)
+    ledger = Ledger(lambda: store, Ids())
     ledger.add("t", "r", "pool", Usage(10, 5), Costed(0.001, 0.01), cache_hit=False)
     ledger.add("t", "r", "pool", Usage(1, 1), Costed(0.0, 0.001), cache_hit=True)
     ledger.add("u", "r", "pool", Usage(1, 1), Costed(0.0, 0.0), cache_hit=False)
@@ -44,7 +47,7 @@ async def test_rows_add_up_by_key_and_reach_the_store_on_flush() -> None:
 
 async def test_a_flush_the_store_refuses_is_kept_for_the_next() -> None:
     store = DownStore()
-    ledger = Ledger(lambda: store)
+    ledger = Ledger(lambda: store, Ids())
     ledger.add("t", "r", "pool", Usage(10, 5), Costed(0.002, 0.02), cache_hit=False)
     await ledger.flush()
     ledger.add("t", "r", "pool", Usage(10, 5), Costed(0.002, 0.02), cache_hit=False)
@@ -54,3 +57,24 @@ async def test_a_flush_the_store_refuses_is_kept_for_the_next() -> None:
     table = (await store.ledger([today]))[today]
     assert sum(v for k, v in table.items() if k.endswith("requests")) == 2  # both, once each
     assert sum(v for k, v in table.items() if k.endswith("input_tokens")) == 20
+
+
+async def test_a_flush_that_ran_late_and_its_retry_count_once() -> None:
+    store = DownStore()
+    store.ran = True
+    ledger = Ledger(lambda: store, Ids())
+    ledger.add("t", "r", "pool", Usage(10, 5), Costed(0.002, 0.02), cache_hit=False)
+    await ledger.flush()  # timed out here, but Redis ran it
+    store.down = False
+    await ledger.flush()  # sent again, with the same id
+    today = day(time.time()).label
+    table = (await store.ledger([today]))[today]
+    assert sum(v for k, v in table.items() if k.endswith("requests")) == 1
+
+
+async def test_a_request_is_counted_on_its_reservations_day() -> None:
+    store = MemoryStore()
+    ledger = Ledger(lambda: store, Ids())
+    ledger.add("t", "r", "pool", Usage(1, 1), Costed(0.001, 0.001), cache_hit=False, day="20261202")
+    await ledger.flush()
+    assert (await store.ledger(["20261202"]))["20261202"]["t\tr\tpool\trequests"] == 1

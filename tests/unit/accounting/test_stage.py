@@ -85,7 +85,7 @@ async def test_settling_an_unanswered_request_gives_its_reservation_back() -> No
     decision = serving.policy.pinned["api"]
     _, reservation = await acc.reserve(serving, TENANT, decision, _chat("api", max_tokens=50))
     assert reservation is not None
-    (counter,) = reservation.counters
+    (counter,) = reservation.lease.counters
     assert store.value(counter.key) > 50
     await acc.settle(serving, TENANT, reservation, "model:api", None, None)
     await acc.flush()  # waits for the settlement under way

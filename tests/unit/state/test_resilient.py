@@ -1,69 +1,123 @@
-"""Redis going away and coming back, with a private redis-server this test stops and starts."""
+"""Redis going away and coming back, with a private redis-server this test stops, starts and pauses: money
+stays exact whichever way it went (issue #15)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
-from router.accounting.budgets import Counter
+from router.accounting.budgets import Counter, Final
 from router.errors import StateUnavailable
-from router.state.base import LedgerEntry
+from router.state.base import Ids, Lease, LedgerEntry
 from router.state.redis import RedisStore
 from router.state.resilient import ResilientStore
 from tests.redis_servers import PrivateRedis
 
 FAR = int(time.time()) + 3600
+IDS = Ids()
 
 
-def counter(key: str, cap: int | None, amount: int, closed: bool = False) -> Counter:
-    return Counter(key, cap, amount, FAR, "b", "usd_per_day", FAR, fail_closed=closed)
+def lease(key: str, cap: int | None, amount: int, closed: bool = False) -> Lease:
+    c = Counter(key, cap, amount, FAR, "b", "usd_per_day", FAR, fail_closed=closed, scope="all", window="20261203")
+    id_, seq = IDS.next()
+    return Lease(id_, seq, (c,), FAR)
 
 
 async def wait_up(store: ResilientStore) -> None:
-    import asyncio
-
-    for _ in range(100):
+    for _ in range(200):
         if store.up:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the store did not reconnect")
 
 
-async def test_fail_open_counts_locally_and_fail_closed_refuses(private_redis: PrivateRedis) -> None:
+async def explained(redis: RedisStore, key: str) -> tuple[int, int, int]:
+    """The counter as (value, settled, open), checked to be exactly explained."""
+    snap = await redis.snapshot(time.time())
+    (c,) = [c for c in snap.counters if c.key == key]
+    assert c.difference == 0, c
+    return c.value, c.settled, c.open
+
+
+async def test_fail_open_counts_locally_and_a_redis_that_forgot_is_rebuilt(private_redis: PrivateRedis) -> None:
     changes: list[bool] = []
     store = ResilientStore(RedisStore(private_redis.url, "t:", 0.2), changes.append, retry_s=0.05)
     await store.start()
-    assert (await store.reserve([counter("t:b:a", 100, 40)])).ok
+    first = lease("t:b:a", 100, 40)
+    assert (await store.reserve(first)).ok
     private_redis.stop()
-    assert (await store.reserve([counter("t:b:a", 100, 40)])).ok  # fails over to local counting
+    second = lease("t:b:a", 100, 40)
+    assert (await store.reserve(second)).ok  # fails over to local counting
     assert changes == [False]
-    assert not store.up
-    assert not (await store.reserve([counter("t:b:a", 100, 40)])).ok  # local counts start from Redis's 40
+    assert not (await store.reserve(lease("t:b:a", 100, 40))).ok  # local counts start from Redis's 40
     with pytest.raises(StateUnavailable):
-        await store.reserve([counter("t:b:a", 100, 1, closed=True)])
-    await store.settle([("t:b:a", -10, FAR)], {"20261201": LedgerEntry("20261201", "x", "r", "c").fields()})
-    private_redis.start()  # a new, empty server: it forgot the 40
+        await store.reserve(lease("t:b:a", 100, 1, closed=True))
+    await store.settle(first, [Final(30, 0)])
+    day = {"20261201": LedgerEntry("20261201", "x", "r", "c").fields()}
+    await store.record(IDS.next()[0], day)
+    private_redis.start()  # a new, empty server: it forgot everything
     await wait_up(store)
     assert changes == [False, True]
     redis = RedisStore(private_redis.url, "t:")
-    # Rebuilt from this process's whole share: 40 + 40 - 10.
-    assert int(await redis.client.get("t:b:a")) == 70
+    # Rebuilt from this process's share: 30 settled, and the 40 of the lease it still holds, still open.
+    assert await explained(redis, "t:b:a") == (70, 30, 40)
+    assert (await redis.ledger(["20261201"]))["20261201"]["x\tr\tc\trequests"] == 1
+    await store.settle(second, [Final(5, 0)])
+    assert await explained(redis, "t:b:a") == (35, 35, 0)
+    await redis.close()
+    await store.close()
+
+
+async def test_a_stall_past_the_timeout_counts_each_operation_once(private_redis: PrivateRedis) -> None:
+    """Redis frozen past the client's timeout runs the commands in its sockets when it wakes; the journal
+    replays the same ones: each counts once, by its id (issue #15: ledger rows and settlements twice)."""
+    store = ResilientStore(RedisStore(private_redis.url, "t:", 0.2), retry_s=0.05)
+    await store.start()
+    held = lease("t:b:j", None, 5)
+    assert (await store.reserve(held)).ok
+    redis = RedisStore(private_redis.url, "t:")
+    await redis.client.execute_command("CLIENT", "PAUSE", 800, "ALL")  # a stall: commands wait, then run
+    late = lease("t:b:j", None, 7)
+    assert (await store.reserve(late)).ok  # timed out: counted locally, journaled; Redis runs it later
+    assert not store.up
+    await store.settle(held, [Final(3, 0)])  # journaled too
+    await store.record("r:1", {"20261201": LedgerEntry("20261201", "x", "r", "c").fields()})
+    await wait_up(store)
+    await store.settle(late, [Final(2, 0)])
+    await store.record("r:1", {"20261201": LedgerEntry("20261201", "x", "r", "c").fields()})  # a retry
+    assert await explained(redis, "t:b:j") == (5, 5, 0)
     assert (await redis.ledger(["20261201"]))["20261201"]["x\tr\tc\trequests"] == 1
     await redis.close()
     await store.close()
 
 
-async def test_an_outage_without_a_restart_replays_only_the_journal(private_redis: PrivateRedis) -> None:
+async def test_a_fail_closed_reservation_lost_in_a_stall_is_released_by_its_id(private_redis: PrivateRedis) -> None:
     store = ResilientStore(RedisStore(private_redis.url, "t:", 0.2), retry_s=0.05)
     await store.start()
-    assert (await store.reserve([counter("t:b:j", None, 5)])).ok
-    # Make Redis unreachable without restarting it: pause it past the client's timeout.
     redis = RedisStore(private_redis.url, "t:")
-    await redis.client.execute_command("CLIENT", "PAUSE", 600, "ALL")
-    assert (await store.reserve([counter("t:b:j", None, 7)])).ok
-    assert not store.up
+    await redis.client.execute_command("CLIENT", "PAUSE", 800, "ALL")
+    with pytest.raises(StateUnavailable):  # a 503 for the client, and no answer without a reservation
+        await store.reserve(lease("t:b:c", 100, 60, closed=True))
     await wait_up(store)
-    assert int(await redis.client.get("t:b:j")) == 12  # 5 before, 7 replayed: not 5 counted twice
+    snap = await redis.snapshot(time.time())
+    assert snap.open_leases == 0  # Redis ran it when it woke; the release closed it
+    assert [(c.value, c.settled, c.open) for c in snap.counters if c.key == "t:b:c"] in ([(0, 0, 0)], [])
+    await redis.close()
+    await store.close()
+
+
+async def test_a_redis_that_kept_its_data_gets_the_journal_only(private_redis: PrivateRedis) -> None:
+    store = ResilientStore(RedisStore(private_redis.url, "t:", 0.2), retry_s=0.05)
+    await store.start()
+    held = lease("t:b:p", None, 5)
+    assert (await store.reserve(held)).ok
+    await store.settle(held, [Final(5, 0)])
+    redis = RedisStore(private_redis.url, "t:")
+    await redis.client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # connections cut
+    await store.record("r:2", {"20261201": LedgerEntry("20261201", "x", "r", "c").fields()})
+    await wait_up(store)
+    assert await explained(redis, "t:b:p") == (5, 5, 0)  # the marker was there: not rebuilt on top
     await redis.close()
     await store.close()
