@@ -5,6 +5,7 @@ The fixtures are registered in tests/conftest.py."""
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -42,16 +43,18 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, persist: bool = False) -> None:
+        """Start it; ``persist``: with an append-only file synced on every write (what it had comes back
+        after a crash), else nothing kept (a restart starts empty)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (it is on this machine kind)")
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.tmp)],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof, "--dir", str(self.tmp)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -60,6 +63,18 @@ class PrivateRedis:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("private redis-server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, nothing saved beyond what was already synced."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def freeze(self, frozen: bool) -> None:
+        """SIGSTOP / SIGCONT: a Redis stalled (a long fork, a swap storm), sockets open, commands waiting."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -114,7 +114,8 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
             if not up:
                 metrics.state_errors.inc()
 
-        store = ResilientStore(RedisStore(s.redis_url, s.state_prefix, s.redis_timeout_ms / 1000), changed)
+        redis = RedisStore(s.redis_url, s.state_prefix, s.redis_timeout_ms / 1000)
+        store = ResilientStore(redis, changed, on_local=metrics.budget_local.inc)
         await store.start()
         state.store = store
         log.info(

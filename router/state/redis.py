@@ -50,6 +50,7 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str, timeout_s: float = 1.0, max_connections: int = 64) -> None:
         self.prefix = prefix
+        self.expect = ""  # the marker every write checks for ("": none; see router/state/scripts.py)
         # A blocking pool: a burst of requests waits (up to the timeout) for one of a bounded set of
         # connections, where redis-py's default pool raises "Too many connections" past its limit.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -87,7 +88,7 @@ class RedisStore:
         return await self._reservations.submit((lease, force))
 
     async def _reserve_many(self, requests: list[tuple[Lease, bool]]) -> list[Reserved]:
-        args: list[Any] = [self.prefix, APPLIED_KEEP_S, len(requests)]
+        args: list[Any] = [self.prefix, APPLIED_KEEP_S, self.expect, len(requests)]
         for lease, force in requests:
             key, offset = bits(self.prefix, lease.id)
             args += [lease.id, key, offset, lease.expires_at, int(force), len(lease.counters)]
@@ -118,7 +119,7 @@ class RedisStore:
             await self._settlements.submit((lease, finals, release))
 
     async def _settle_many(self, items: list[tuple[Lease, Sequence[Final], bool]]) -> list[None]:
-        args: list[Any] = [self.prefix, APPLIED_KEEP_S, len(items)]
+        args: list[Any] = [self.prefix, APPLIED_KEEP_S, self.expect, len(items)]
         for lease, finals, release in items:
             key, offset = bits(self.prefix, lease.id)
             args += [lease.id, key, offset, int(release), len(lease.counters)]
@@ -140,7 +141,7 @@ class RedisStore:
         if not days:
             return
         key, offset = bits(self.prefix, batch)
-        args: list[Any] = [key, offset, APPLIED_KEEP_S, len(days)]
+        args: list[Any] = [self.prefix, APPLIED_KEEP_S, self.expect, key, offset, len(days)]
         for day, fields in days:
             args += [self.ledger_key(day), self._ledger_expiry(day), len(fields)]
             for f, v in fields.items():
@@ -186,9 +187,9 @@ class RedisStore:
             await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
 
     async def marker(self, value: str) -> str | None:
-        """The store's marker: set to ``value`` unless one is there; the one there now. A Redis that
-        restarted without its data has none (or another replica's new one): what this process counted
-        must be added again."""
+        """The store's marker: set to ``value`` (a fresh random one) unless one is there; the one there
+        now. A Redis that restarted without its data has none, so it gets a new one: whoever knew another
+        must add what it counted again."""
         async with self._turns:
             await self.client.set(f"{self.prefix}marker", value, nx=True)
             found = await self.client.get(f"{self.prefix}marker")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
@@ -48,8 +49,12 @@ class ResilientStore:
         on_change: Callable[[bool], None] = lambda up: None,
         retry_s: float = 0.5,
         clock: Callable[[], float] = time.time,
+        on_local: Callable[[], None] = lambda: None,
     ) -> None:
+        """``on_change``: told when Redis goes away or comes back; ``on_local``: when a reservation is
+        granted from this process's memory (fail-open, while Redis is away)."""
         self.redis = redis
+        self.on_local = on_local
         self.local = MemoryStore(clock)
         self.clock = clock
         self.retry_s = retry_s
@@ -71,7 +76,7 @@ class ResilientStore:
 
     async def start(self) -> None:
         try:
-            self._marker = await self.redis.marker(self.ids.token)
+            self._marker = self.redis.expect = await self.redis.marker(secrets.token_hex(8)) or ""
         except Errors as exc:
             self._down(exc)
 
@@ -99,12 +104,13 @@ class ResilientStore:
             await asyncio.sleep(self.retry_s)
             try:
                 await self.redis.reset()  # pooled connections from before the outage are dead
-                found = await self.redis.marker(self.ids.token)
+                # A fresh value each time: a Redis that restarted empty must never get back the one it had.
+                found = await self.redis.marker(secrets.token_hex(8))
             except Errors:
                 continue
             forgot = found != self._marker
             ops, self._journal = (self._rebuild() if forgot else self._journal), []
-            self._marker = found  # from here, a rebuild cut short goes on as a journal (by its ids)
+            self._marker = self.redis.expect = found or ""  # a rebuild cut short goes on as a journal
             done = 0
             try:
                 for op in ops:
@@ -174,6 +180,7 @@ class ResilientStore:
         if result.ok:
             self._open[lease.id] = lease
             self._journal.append(Reserve(lease))
+            self.on_local()
         return result
 
     async def settle(self, lease: Lease, finals: Sequence[Final], release: bool = False) -> None:

@@ -14,21 +14,29 @@ Keys under the prefix ``P``:
   after their last write.
 
 The invariant: every counter = its settled use + what its open leases reserve (``SNAPSHOT``).
+
+``P marker`` is set by the first replica to connect; every write script checks that it is the one the
+caller knows and otherwise fails with ``FORGOT``, so that no write lands unnoticed on a Redis that restarted
+without its data (a new connection would not fail): the caller then adds its share again first.
 One Redis (a primary, with replicas or Sentinel), not Redis Cluster: a batch touches many requests' keys.
 """
 
 from __future__ import annotations
 
-# ARGV: prefix, keep_s, number of requests, then per request: id, bits key, bit offset, expires_at, force
-# (0/1), number of counters, then per counter: key, cap (-1: none), amount, expire_at, unanswered, meta.
+# ARGV: prefix, keep_s, marker ('': unchecked), number of requests, then per request: id, bits key, bit
+# offset, expires_at, force (0/1), number of counters, then per counter: key, cap (-1: none), amount,
+# expire_at, unanswered, meta.
 # Returns per request: ok, the 1-based index of the counter without room (0), its value, the number of
 # values that follow, the values.
 RESERVE = """
 local P, KEEP = ARGV[1], ARGV[2]
+if ARGV[3] ~= '' and redis.call('GET', P .. 'marker') ~= ARGV[3] then
+  return redis.error_reply('FORGOT: the state store lost its data (its marker is gone)')
+end
 local leases, payloads, index, meta = P .. 'leases', P .. 'lease', P .. 'index', P .. 'meta'
 local out = {}
-local a = 4
-for r = 1, tonumber(ARGV[3]) do
+local a = 5
+for r = 1, tonumber(ARGV[4]) do
   local id, bk, off, exp = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3]
   local force, n = ARGV[a + 4], tonumber(ARGV[a + 5])
   local c = a + 6
@@ -75,16 +83,19 @@ end
 return out
 """
 
-# ARGV: prefix, keep_s, number of leases, then per lease: id, bits key, bit offset, release (0/1), number
+# ARGV: prefix, keep_s, marker, number of leases, then per lease: id, bits key, bit offset, release (0/1), number
 # of counters, then per counter: key, amount, final, unanswered, expire_at, meta.
 # A lease closes once. Open: each counter moves from its amount to its final. Reaped meanwhile (closed as
 # unanswered): from unanswered to final. Never applied: released, nothing (and a late reservation is
 # ignored from now on); settled, the finals are added.
 SETTLE = """
 local P, KEEP = ARGV[1], ARGV[2]
+if ARGV[3] ~= '' and redis.call('GET', P .. 'marker') ~= ARGV[3] then
+  return redis.error_reply('FORGOT: the state store lost its data (its marker is gone)')
+end
 local leases, payloads, index, meta = P .. 'leases', P .. 'lease', P .. 'index', P .. 'meta'
-local a = 4
-for r = 1, tonumber(ARGV[3]) do
+local a = 5
+for r = 1, tonumber(ARGV[4]) do
   local id, bk, off = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   local release, n = ARGV[a + 3], tonumber(ARGV[a + 4])
   local c = a + 5
@@ -176,13 +187,17 @@ end
 return out
 """
 
-# ARGV: bits key, bit offset, keep_s, number of days, then per day: ledger key, expire_at, number of
+# ARGV: prefix, keep_s, marker, bits key, bit offset, number of days, then per day: ledger key, expire_at, number of
 # fields, (field, value) pairs. Once per batch id.
 RECORD = """
-if redis.call('SETBIT', ARGV[1], tonumber(ARGV[2]), 1) == 1 then return 0 end
-redis.call('EXPIRE', ARGV[1], ARGV[3])
-local a = 5
-for d = 1, tonumber(ARGV[4]) do
+local P = ARGV[1]
+if ARGV[3] ~= '' and redis.call('GET', P .. 'marker') ~= ARGV[3] then
+  return redis.error_reply('FORGOT: the state store lost its data (its marker is gone)')
+end
+if redis.call('SETBIT', ARGV[4], tonumber(ARGV[5]), 1) == 1 then return 0 end
+redis.call('EXPIRE', ARGV[4], ARGV[2])
+local a = 7
+for d = 1, tonumber(ARGV[6]) do
   local key, e, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
   for i = 0, n - 1 do redis.call('HINCRBY', key, ARGV[a + 2 * i], ARGV[a + 2 * i + 1]) end

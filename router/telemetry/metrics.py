@@ -169,6 +169,12 @@ class Metrics:
             "without settling: a crashed replica, or a stall of the state store).",
             registry=r,
         )
+        self.budget_local = Counter(
+            n.M_BUDGET_LOCAL,
+            "Budget reservations this replica granted from its own memory while the state store was away "
+            "(fail-open budgets only; replayed to Redis when it is back). Always 0 for fail-closed budgets.",
+            registry=r,
+        )
         self.state_up = Gauge(n.M_STATE_UP, "1 while the shared state store (Redis) answers.", registry=r)
         self.state_up.set(1)
         self.state_errors = Counter(n.M_STATE_ERRORS, "State store operations that failed.", registry=r)

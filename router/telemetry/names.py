@@ -108,6 +108,7 @@ M_BUDGET_CHECK: Final = "router_budget_check_duration_seconds"
 M_BUDGET_DIFFERENCE: Final = "router_budget_invariant_difference"  # {limit}: counters - settled - open leases
 M_BUDGET_LEASES: Final = "router_budget_leases"  # {state=open|expired}: budget reservations not yet closed
 M_BUDGET_REAPED: Final = "router_budget_leases_reaped"  # leases this replica closed because they expired
+M_BUDGET_LOCAL: Final = "router_budget_local_reservations"  # granted from memory while Redis was away (fail-open)
 M_STATE_UP: Final = "router_state_store_up"
 M_STATE_ERRORS: Final = "router_state_store_errors"
 M_CACHE: Final = "router_response_cache_lookups"  # {result=hit|miss}
