@@ -4,10 +4,14 @@ prices of the request's own Serving snapshot."""
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 
-from router.accounting.stage import Accounting, reserved_completion_tokens
+from router.accounting.costs import nano
+from router.accounting.stage import LEASE_MARGIN_S, Accounting, lease_seconds, reserved_completion_tokens
+from router.accounting.windows import day
 from router.api.chat import ChatRequest, parse_chat_request
 from router.errors import BudgetExceeded
 from router.serving import Serving
@@ -98,3 +102,36 @@ async def test_a_cluster_the_snapshot_does_not_price_costs_nothing_rather_than_f
     assert costed is not None
     assert costed.cost_usd == 0.0
     assert costed.baseline_usd > 0
+
+
+async def test_a_lease_lasts_its_callers_deadline_or_its_targets_limits_plus_a_margin() -> None:
+    acc, serving, _store, _ = _setup("budgets:\n  - {name: day, tenant: '*', usd_per_day: 10}\n")
+    decision = serving.policy.pinned["api"]
+    assert lease_seconds(serving, decision, time.monotonic() + 5) == pytest.approx(5 + LEASE_MARGIN_S, abs=0.1)
+    cfg = serving.policy.clusters["api"]
+    bound = cfg.timeouts.total_s * (getattr(cfg, "max_attempts", 1) + cfg.retry.same_endpoint)
+    assert lease_seconds(serving, decision, None) == bound + LEASE_MARGIN_S
+    _, reservation = await acc.reserve(serving, TENANT, decision, _chat("api"), time.monotonic() + 5)
+    assert reservation is not None
+    assert time.time() + 60 < reservation.lease.expires_at <= time.time() + 5 + LEASE_MARGIN_S + 2
+    assert reservation.day == day(time.time()).label
+
+
+async def test_a_request_that_never_settles_is_reaped_and_the_gauges_say_so() -> None:
+    acc, serving, store, metrics = _setup("budgets:\n  - {name: day, tenant: '*', usd_per_day: 10}\n")
+    decision = serving.policy.pinned["api"]
+    _, reservation = await acc.reserve(serving, TENANT, decision, _chat("api", max_tokens=100))
+    assert reservation is not None
+    (counter,) = reservation.lease.counters
+    await acc.maintain(time.time(), gauges=True)  # not expired yet: it stays, as an open lease
+    assert metrics.registry.get_sample_value("router_budget_leases", {"state": "open"}) == 1
+    assert store.value(counter.key) == counter.amount
+    await acc.maintain(reservation.lease.expires_at + 1, gauges=True)  # its replica crashed, say
+    assert store.value(counter.key) == 0
+    assert metrics.registry.get_sample_value("router_budget_leases_reaped_total") == 1
+    assert metrics.registry.get_sample_value("router_budget_leases", {"state": "open"}) == 0
+    assert metrics.registry.get_sample_value("router_budget_invariant_difference", {"limit": "usd_per_day"}) == 0
+    costed = await acc.settle(serving, TENANT, reservation, "model:api", "api", Usage(10, 10))  # it did end
+    await acc.flush()
+    assert costed is not None
+    assert store.value(counter.key) == nano(costed.cost_usd)  # its use, once
