@@ -14,14 +14,7 @@ from router.state.base import SEP, CounterCheck, Snapshot
 
 @dataclass(frozen=True)
 class Finding:
-    key: str
-    budget: str
-    scope: str
-    limit: str
-    window: str
-    value: int
-    settled: int
-    open: int
+    counter: CounterCheck
     ledger: int | None  # the ledger's spend for the scope and day (daily money counters only)
     causes: tuple[str, ...]
 
@@ -81,7 +74,7 @@ def check(c: CounterCheck, ledger: Mapping[str, int] | None) -> Finding:
                 f"the ledger counts {_unit(c.limit, c.settled - spend)} less than the budget settled: rows "
                 "not flushed yet (each replica flushes every 0.2 s), or lost"
             )
-    return Finding(c.key, c.budget, c.scope, c.limit, c.window, c.value, c.settled, c.open, spend, tuple(causes))
+    return Finding(c, spend, tuple(causes))
 
 
 def verify(snapshot: Snapshot, ledgers: Mapping[str, Mapping[str, int]]) -> list[Finding]:
@@ -105,15 +98,15 @@ def report(snapshot: Snapshot, findings: list[Finding]) -> dict[str, Any]:
         "expired_leases": snapshot.expired_leases,
         "findings": [
             {
-                "key": f.key,
-                "budget": f.budget,
-                "scope": f.scope,
-                "limit": f.limit,
-                "window": f.window,
-                "value": f.value,
-                "settled": f.settled,
-                "open": f.open,
-                "difference": f.value - f.settled - f.open,
+                "key": f.counter.key,
+                "budget": f.counter.budget,
+                "scope": f.counter.scope,
+                "limit": f.counter.limit,
+                "window": f.counter.window,
+                "value": f.counter.value,
+                "settled": f.counter.settled,
+                "open": f.counter.open,
+                "difference": f.counter.difference,
                 "ledger": f.ledger,
                 "causes": list(f.causes),
             }

@@ -4,7 +4,8 @@ classifier's micro-batching).
 
 A caller cancelled while its queued item was in a batch gets its result handed to ``orphaned`` (to undo
 a reservation nobody will settle). A lone call cancelled on the wire cannot know whether the server ran
-it: a reservation may then stand until its window ends, which errs on the side of the cap.
+it: the resilient store then releases the reservation by its id, which is right either way (and its
+lease would be reaped when it expired in any case).
 """
 
 from __future__ import annotations

@@ -121,3 +121,24 @@ async def test_a_redis_that_kept_its_data_gets_the_journal_only(private_redis: P
     assert await explained(redis, "t:b:p") == (5, 5, 0)  # the marker was there: not rebuilt on top
     await redis.close()
     await store.close()
+
+
+async def test_a_reservation_whose_caller_went_away_on_the_wire_is_released(private_redis: PrivateRedis) -> None:
+    store = ResilientStore(RedisStore(private_redis.url, "t:", 2.0), retry_s=0.05)
+    await store.start()
+    redis = RedisStore(private_redis.url, "t:")
+    await redis.client.execute_command("CLIENT", "PAUSE", 300, "WRITE")  # the call waits on the wire
+    gone = lease("t:b:x", 100, 60)
+    task = asyncio.create_task(store.reserve(gone))
+    await asyncio.sleep(0.1)
+    task.cancel()  # the client went away: Redis will still run it
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.5)  # the pause is over; the release went out
+    assert (await redis.snapshot(time.time())).open_leases == 0
+    await redis.reserve(gone)  # the reservation, had it been held up anywhere, arriving now: ignored
+    snap = await redis.snapshot(time.time())
+    assert snap.open_leases == 0
+    assert [(c.value, c.settled, c.open) for c in snap.counters if c.key == "t:b:x"] in ([], [(0, 0, 0)])
+    await redis.close()
+    await store.close()
