@@ -55,16 +55,18 @@ class Report:
         self.lines.extend(lines)
 
 
-def _fit_task(x: Any, y: Sequence[str]) -> LogisticRegression:
+def fit_task(x: Any, y: Sequence[str]) -> LogisticRegression:
     clf = LogisticRegression(C=TASK_C, class_weight="balanced", max_iter=3000)
     clf.fit(x, list(y))
     return clf
 
 
-def _full_logits(clf: LogisticRegression, x: Any) -> NDArray[np.float64]:
+def full_logits(clf: LogisticRegression, x: Any) -> NDArray[np.float64]:
     """Logits over all TASKS (labels absent from a training fold get -inf)."""
     out = np.full((x.shape[0], len(TASKS)), -1e9)
     part = clf.decision_function(x)
+    if part.ndim == 1:  # two labels in training: one score, for the second against the first
+        part = np.stack([np.zeros_like(part), part], axis=1)
     for j, label in enumerate(clf.classes_):
         out[:, TASKS.index(label)] = part[:, j]
     return out
@@ -89,8 +91,8 @@ def _task_head(xt: Any, y: list[str], fold: NDArray[np.int64], k: int, report: R
     oof = np.zeros((len(y), len(TASKS)))
     for f in range(k):
         test = fold == f
-        clf = _fit_task(xt[~test], [y[i] for i in np.nonzero(~test)[0]])
-        oof[test] = _full_logits(clf, xt[test])
+        clf = fit_task(xt[~test], [y[i] for i in np.nonzero(~test)[0]])
+        oof[test] = full_logits(clf, xt[test])
     temperature = fit_temperature(oof, y)
     cv = task_scores(TASKS, y, [TASKS[i] for i in oof.argmax(axis=1)])
     report.add(
@@ -98,7 +100,7 @@ def _task_head(xt: Any, y: list[str], fold: NDArray[np.int64], k: int, report: R
         f"temperature {temperature:.2f}",
         cv.render(),
     )
-    final = _fit_task(xt, y)
+    final = fit_task(xt, y)
     coef = np.zeros((len(TASKS), xt.shape[1]))
     intercept = np.full(len(TASKS), -1e9)
     for j, label in enumerate(final.classes_):

@@ -82,6 +82,19 @@ def run_eval(
     return "\n".join(lines)
 
 
+def run_grouped(
+    data: Sequence[Path], selection: Selection, cache_path: Path | None, grouping: str, k: int
+) -> str:
+    """The task head's scores on groups it never saw, beside the random split (issue #16)."""
+    from router.classifier.grouped import yardstick
+
+    rows = selection.pick(read_rows(data), held_out=True)
+    cache = EmbeddingCache(cache_path)
+    encoder = _Lazy()
+    result = yardstick(rows, lambda rs: cache.embed(rs, encoder.encode), grouping, k)
+    return result.render()
+
+
 class _Lazy:
     """Loads the encoder only if some text is missing from the embedding cache."""
 
@@ -94,4 +107,4 @@ class _Lazy:
         return self._encoder.encode(texts)
 
 
-__all__ = ["DEFAULT_ARTIFACT", "DEFAULT_CACHE", "Selection", "run_eval", "run_train"]
+__all__ = ["DEFAULT_ARTIFACT", "DEFAULT_CACHE", "Selection", "run_eval", "run_grouped", "run_train"]

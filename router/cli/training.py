@@ -22,11 +22,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from router.cli.classifier import Selection, run_eval
+    from router.cli.classifier import Selection, run_eval, run_grouped
 
     selection = Selection(holdout=args.holdout, sources=args.source)
+    cache = None if args.no_cache else args.cache
     try:
-        print(run_eval(args.data, args.artifact, selection, None if args.no_cache else args.cache, args.hard_source))
+        if args.group_by:
+            print(run_grouped(args.data, selection, cache, args.group_by, args.folds))
+            return 0
+        print(run_eval(args.data, args.artifact, selection, cache, args.hard_source))
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -57,4 +61,11 @@ def add_training_commands(sub: Any) -> None:
     ev.add_argument(
         "--hard-source", action="append", default=[], help="unlabelled dataset that should score as hard (AUC)"
     )
+    ev.add_argument(
+        "--group-by",
+        choices=["source", "task"],
+        help="judge the task head on groups it never saw instead (trains one head per fold; no artifact): "
+        "leave one source out, or task definitions in --folds folds; printed beside the random split",
+    )
+    ev.add_argument("--folds", type=int, default=5, help="folds for --group-by task (default 5)")
     ev.set_defaults(func=cmd_eval)
