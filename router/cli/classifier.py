@@ -82,9 +82,7 @@ def run_eval(
     return "\n".join(lines)
 
 
-def run_grouped(
-    data: Sequence[Path], selection: Selection, cache_path: Path | None, grouping: str, k: int
-) -> str:
+def run_grouped(data: Sequence[Path], selection: Selection, cache_path: Path | None, grouping: str, k: int) -> str:
     """The task head's scores on groups it never saw, beside the random split (issue #16)."""
     from router.classifier.grouped import yardstick
 

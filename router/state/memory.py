@@ -12,7 +12,10 @@ from router.accounting.budgets import Final
 from router.state.base import CounterCheck, Lease, Ledgers, Reserved, Snapshot
 
 LEDGER_KEEP_S = 400 * 86_400
-APPLIED_KEEP_S = 2 * 86_400  # how long a lease's or ledger batch's id is remembered (longer than any replay)
+APPLIED_KEEP_S = 2 * 86_400  # how long Redis remembers an id (longer than any journal's replay)
+# In one process's memory the only repeats are its own (a release after a cancelled reservation, a ledger
+# flush sent again), within the lease's life: ids are kept that long and a margin, not for days.
+LOCAL_KEEP_S = 600
 PRUNE_EVERY = 1000
 
 
@@ -60,7 +63,7 @@ class MemoryStore:
                 used = self.value(c.key)
                 if c.cap is not None and used + c.amount > c.cap:
                     return Reserved(False, i, used)
-        self.applied[lease.id] = self.clock() + APPLIED_KEEP_S
+        self.applied[lease.id] = max(self.clock(), lease.expires_at) + LOCAL_KEEP_S
         self.leases[lease.id] = lease
         for c in lease.counters:
             self.meta.setdefault(c.key, (c.budget, c.scope, c.limit, c.window))
@@ -69,7 +72,7 @@ class MemoryStore:
     async def settle(self, lease: Lease, finals: Sequence[Final], release: bool = False) -> None:
         if lease.id in self.closed:
             return
-        self.closed[lease.id] = self.clock() + APPLIED_KEEP_S
+        self.closed[lease.id] = max(self.clock(), lease.expires_at) + LOCAL_KEEP_S
         pairs = zip(lease.counters, finals, strict=True)
         if lease.id not in self.applied:  # never applied: it never will be (a late one is ignored)
             self.applied[lease.id] = self.closed[lease.id]
@@ -86,7 +89,7 @@ class MemoryStore:
     async def record(self, batch: str, ledgers: Ledgers) -> None:
         if batch in self.batches:
             return
-        self.batches[batch] = self.clock() + APPLIED_KEEP_S
+        self.batches[batch] = self.clock() + LOCAL_KEEP_S
         for day, fields in ledgers.items():
             table = self.ledgers.setdefault(day, {})
             for f, v in fields.items():

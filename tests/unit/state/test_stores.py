@@ -126,12 +126,13 @@ async def test_the_memory_store_forgets_counters_whose_window_ended() -> None:
 
     now = [1000.0]
     store = MemoryStore(clock=lambda: now[0])
-    await store.reserve(lease(Counter("old", None, 1, 1010, "b", "requests_per_minute", 1010)))
+    await store.reserve(lease(Counter("old", None, 1, 1010, "b", "requests_per_minute", 1010), expires=1010))
     now[0] = 2000.0
     for i in range(PRUNE_EVERY):
         await store.reserve(lease(Counter(f"k{i % 3}", None, 1, 3000, "b", "requests_per_minute", 3000)))
     assert "old" not in store.counters
     assert store.value("k0") > 0
+    assert len(store.applied) == PRUNE_EVERY  # the first lease's id is forgotten with its window and margin
 
 
 def test_ledger_rows_add_up_by_name() -> None:
