@@ -34,8 +34,9 @@ from opentelemetry import trace
 
 from router.accounting.ledger import Costed
 from router.accounting.stage import Accounting, Reservation
-from router.api.chat import ChatRequest
+from router.api.chat import ChatRequest, features
 from router.classifier.stage import Classified, classify_request
+from router.pipeline import sticky
 from router.pipeline.attempts import Attempts, OpenStream
 from router.pipeline.failover import Failover
 from router.pipeline.relay import Relay, StreamTail
@@ -45,7 +46,7 @@ from router.policy.engine import decide
 from router.serving import RouterState, Serving
 from router.telemetry import names as n
 from router.tenancy.auth import Principal
-from router.types import RequestOutcome, Usage
+from router.types import Decision, RequestOutcome, Usage
 from router.upstream.request import deadline_of
 from router.upstream.transport.base import Completion, StreamState
 
@@ -66,6 +67,7 @@ class Pipeline:
         self.failover = Failover(self.attempts, state.metrics)
         self.relays = Relay(state.metrics)
         self.accounting = accounting if accounting is not None else accounting_of(state)
+        self.keeper = sticky.Keeper(lambda: state.store)
 
     async def relay(
         self, streaming: Streaming, write: Callable[[bytes], Awaitable[None]], outcome: RequestOutcome
@@ -89,21 +91,11 @@ class Pipeline:
         self, chat: ChatRequest, headers: Mapping[str, str], outcome: RequestOutcome, principal: Principal
     ) -> Completion | Streaming:
         serving = self.state.serving
-        tracer = self.state.tracing.tracer
         outcome.alias, outcome.stream = chat.alias, chat.stream
         deadline = deadline_of(headers, time.monotonic())
         decision = serving.policy.pinned.get(chat.alias)
         if decision is None:
-            with tracer.start_as_current_span(n.SPAN_CLASSIFY) as span:
-                c = await self.classify(chat, headers, serving.policy, principal.tenant)
-                feats = c.features
-                outcome.task, outcome.complexity = feats.task, feats.complexity
-                if span.is_recording():
-                    _classify_attributes(span, c)
-            with tracer.start_as_current_span(n.SPAN_DECIDE) as span:
-                decision = decide(serving.policy, feats)
-                if span.is_recording():
-                    span.set_attributes({n.ROUTER_ROUTE: decision.route, n.ROUTER_REASON: decision.reason})
+            decision = await self._route(chat, headers, outcome, principal, serving.policy)
         outcome.route, outcome.reason = decision.route, decision.reason
         acc, policy = self.accounting, serving.policy
         cache_key = acc.cache.key(policy.cache, principal.tenant, chat)
@@ -130,6 +122,41 @@ class Pipeline:
             return result
         rescue = Rescue(self.failover, serving.upstreams, chat, headers, decision, outcome, deadline, policy.limits)
         return Streaming(result, self._tail(serving, principal, reservation, chat, outcome), rescue)
+
+    async def _route(
+        self,
+        chat: ChatRequest,
+        headers: Mapping[str, str],
+        outcome: RequestOutcome,
+        principal: Principal,
+        policy: Policy,
+    ) -> Decision:
+        """A routed alias's decision: a conversation's kept one (router.pipeline.sticky), else classify
+        and decide, kept for the conversation's next turns where its alias sticks."""
+        conv = sticky.conversation(policy, chat, headers, principal.tenant, self.state.settings.state_prefix)
+        kept = await self.keeper.recall(policy, conv) if conv is not None else None
+        why = None
+        if conv is not None and kept is not None:
+            why = sticky.escalation(conv.cfg, features(chat, headers, principal.tenant), headers)
+            if why is None:
+                await self.keeper.keep(conv, kept)  # its time to live runs from the last turn
+                return kept
+        tracer = self.state.tracing.tracer
+        with tracer.start_as_current_span(n.SPAN_CLASSIFY) as span:
+            c = await self.classify(chat, headers, policy, principal.tenant)
+            feats = c.features
+            outcome.task, outcome.complexity = feats.task, feats.complexity
+            if span.is_recording():
+                _classify_attributes(span, c)
+        with tracer.start_as_current_span(n.SPAN_DECIDE) as span:
+            decision = decide(policy, feats)
+            if conv is not None and kept is not None and why is not None:
+                decision, _ = sticky.settle(policy, kept, decision, why)
+            if span.is_recording():
+                span.set_attributes({n.ROUTER_ROUTE: decision.route, n.ROUTER_REASON: decision.reason})
+        if conv is not None:
+            await self.keeper.keep(conv, decision)
+        return decision
 
     def _tail(
         self,

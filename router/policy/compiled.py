@@ -68,6 +68,16 @@ class Policy:
         own = cfg.default_max_tokens if cfg is not None else None
         return own if own is not None else self.costs.default_max_tokens
 
+    def route_decision(self, name: str) -> Decision | None:
+        """The decision a route named ``name`` gives (a rule's, an alias default's, the low-confidence one)."""
+        for rule in self.routes:
+            if rule.route.name == name:
+                return rule.decision
+        for d in (*self.defaults.values(), self.low_confidence):
+            if d is not None and d.route == name:
+                return d
+        return None
+
     warnings: tuple[str, ...] = field(default=())
     # Where things were written, by dotted path ("clusters.api", "costs"): (file, line).
     locations: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)

@@ -29,6 +29,7 @@ from router.policy.schema import (
     RequestLimits,
     ResponseCache,
     Route,
+    Stickiness,
     Timeouts,
     VllmCluster,
 )
@@ -45,6 +46,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("Load balancing (vLLM)", LoadBalancing),
     ("Cooldown (frontier)", Cooldown),
     ("Latency budget", LatencyBudget),
+    ("Stickiness (routed aliases)", Stickiness),
     ("Model alias", ModelAlias),
     ("Route", Route),
     ("Match", Match),

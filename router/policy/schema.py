@@ -18,6 +18,7 @@ from router.policy.schema_backoff import Cooldown
 from router.policy.schema_base import EMULATED, NAME, _Strict
 from router.policy.schema_clusters import Cluster, FrontierCluster, VllmCluster, requires_output_cap
 from router.policy.schema_limits import RequestLimits
+from router.policy.schema_sticky import Stickiness
 from router.policy.schema_upstream import (
     CircuitBreaker,
     EndpointSpec,
@@ -55,6 +56,7 @@ __all__ = [
     "ResponseCache",
     "Route",
     "SelfHostedCost",
+    "Stickiness",
     "Timeouts",
     "VllmCluster",
     "requires_output_cap",
@@ -78,11 +80,14 @@ class ModelAlias(_Strict):
         "`cluster` and `default_route` must be set.",
     )
     latency: LatencyBudget | None = Field(None, description="With `cluster`: latency targets (see `LatencyBudget`).")
+    stickiness: Stickiness | None = Field(None, description="Routed aliases: conversations keep their route.")
 
     @model_validator(mode="after")
     def _one_way(self) -> Self:
         if (self.cluster is None) == (self.default_route is None):
             raise ValueError("set exactly one of `cluster` (pinned) or `default_route` (routed by rules)")
+        if self.cluster is not None and self.stickiness is not None:
+            raise ValueError("`stickiness` is for rule-routed aliases: a pinned alias always goes to its cluster")
         if self.cluster is None and (
             self.adapter is not None or self.fallbacks is not None or self.latency is not None
         ):
