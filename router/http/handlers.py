@@ -15,6 +15,7 @@ from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
 from router.http.keys import ACCOUNTING, OUTCOME, PIPELINE, PRINCIPAL, STATE
 from router.http.middleware import is_operator, require_operator, router_headers
 from router.offline.explain import document, tenant_view
+from router.pipeline import sticky
 from router.pipeline.sequence import Streaming
 from router.policy.engine import explain
 from router.telemetry.metrics import CONTENT_TYPE
@@ -81,7 +82,13 @@ async def route_explain(request: web.Request) -> web.Response:
     chat = await read_chat(request)
     tenant = request[PRINCIPAL].tenant
     classified = await request.app[PIPELINE].classify(chat, request.headers, policy, tenant, force=True)
-    doc = document(policy, classified, explain(policy, classified.features))
+    trace = explain(policy, classified.features)
+    doc = document(policy, classified, trace)
+    if operator:  # the conversation's kept decision, if its alias sticks (the rules' own is above)
+        pipeline, prefix = request.app[PIPELINE], request.app[STATE].settings.state_prefix
+        kept = await sticky.explain_kept(pipeline.keeper, policy, chat, request.headers, tenant, prefix, trace.decision)
+        if kept is not None:
+            doc["sticky"] = kept
     return _json(doc if operator else tenant_view(doc))
 
 

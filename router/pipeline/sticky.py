@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from router.api.chat import ChatRequest
+from router.api.chat import ChatRequest, features
 from router.policy.compiled import Policy
 from router.policy.schema import Stickiness
 from router.state.base import StateStore
@@ -84,3 +84,32 @@ class Keeper:
 
     async def keep(self, c: Conversation, decision: Decision) -> None:
         await self.store().cache_set(c.key, decision.route.encode(), c.cfg.ttl_s)
+
+
+async def explain_kept(
+    keeper: Keeper,
+    policy: Policy,
+    chat: ChatRequest,
+    headers: Mapping[str, str],
+    tenant: str | None,
+    prefix: str,
+    fresh: Decision,
+) -> dict[str, object] | None:
+    """For ``POST /v1/route/explain``: whether this request belongs to a conversation with a kept decision,
+    and the route it would really take (``fresh``: what the rules alone decide); None: its alias does not
+    stick."""
+    conv = conversation(policy, chat, headers, tenant, prefix)
+    if conv is None:
+        return None
+    kept = await keeper.recall(policy, conv)
+    if kept is None:
+        return {"by": conv.cfg.by, "kept_route": None, "route": fresh.route, "reason": "first turn: kept from here"}
+    why = escalation(conv.cfg, features(chat, headers, tenant), headers)
+    final = kept if why is None else settle(policy, kept, fresh, why)[0]
+    return {
+        "by": conv.cfg.by,
+        "kept_route": kept.route,
+        "escalation": why,
+        "route": final.route,
+        "reason": final.reason,
+    }

@@ -60,6 +60,16 @@ async def test_a_conversation_keeps_its_route_across_replicas_and_only_moves_up(
     assert await send(2, turns(3, tools=TOOLS)) == ("tools", "api")
     # ... and stays up, though nothing asks for it any more.
     assert await send(0, turns(4)) == ("tools", "api")
+    # Explain says so: the rules alone would pick `asked-big`; the conversation stays up on `tools`.
+    explained = await (await replicas[1].post("/v1/route/explain", json=turns(5), headers={"x-tier": "big"})).json()
+    assert explained["decision"]["route"] == "asked-big"
+    assert explained["sticky"] == {
+        "by": "conversation",
+        "kept_route": "tools",
+        "escalation": None,
+        "route": "tools",
+        "reason": "conversation kept on route 'tools' (conversation)",
+    }
     # Another conversation is decided alone.
     other = {"model": "auto", "messages": [{"role": "user", "content": "something else"}]}
     assert await send(1, other, **{"x-tier": "big"}) == ("asked-big", "api")
