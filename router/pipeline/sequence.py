@@ -139,7 +139,6 @@ class Pipeline:
         if conv is not None and kept is not None:
             why = sticky.escalation(conv.cfg, features(chat, headers, principal.tenant), headers)
             if why is None:
-                await self.keeper.keep(conv, kept)  # its time to live runs from the last turn
                 return kept
         tracer = self.state.tracing.tracer
         with tracer.start_as_current_span(n.SPAN_CLASSIFY) as span:

@@ -74,7 +74,7 @@ class Keeper:
         self.store = store
 
     async def recall(self, policy: Policy, c: Conversation) -> Decision | None:
-        raw = await self.store().cache_get(c.key)
+        raw = await self.store().cache_get(c.key, c.cfg.ttl_s)  # its time to live runs from the last turn
         if raw is None:
             return None
         kept = policy.route_decision(raw.decode())  # a route a reload removed: decided afresh

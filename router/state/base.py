@@ -143,7 +143,8 @@ class StateStore(Protocol):
     async def ledger(self, days: Sequence[str]) -> Mapping[str, Mapping[str, int]]:
         """Each day's ledger: field (tenant, route, cluster, metric joined by tabs) -> value."""
 
-    async def cache_get(self, key: str) -> bytes | None: ...
+    async def cache_get(self, key: str, refresh_s: float | None = None) -> bytes | None:
+        """A cached value (None: absent or expired); ``refresh_s``: its time to live starts again, that long."""
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 

@@ -122,11 +122,13 @@ class MemoryStore:
     async def ledger(self, days: Sequence[str]) -> Mapping[str, Mapping[str, int]]:
         return {d: dict(self.ledgers.get(d, {})) for d in days}
 
-    async def cache_get(self, key: str) -> bytes | None:
+    async def cache_get(self, key: str, refresh_s: float | None = None) -> bytes | None:
         found = self._cache.get(key)
         if found is None or found[1] < self.clock():
             self._cache.pop(key, None)
             return None
+        if refresh_s is not None:
+            self._cache[key] = (found[0], self.clock() + refresh_s)
         return found[0]
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:

@@ -177,9 +177,12 @@ class RedisStore:
         results = await pipe.execute()
         return {d: {k.decode(): int(v) for k, v in r.items()} for d, r in zip(days, results, strict=True)}
 
-    async def cache_get(self, key: str) -> bytes | None:
+    async def cache_get(self, key: str, refresh_s: float | None = None) -> bytes | None:
         async with self._turns:
-            value = await self.client.get(key)
+            if refresh_s is None:
+                value = await self.client.get(key)
+            else:  # one round trip: read it and start its time to live again
+                value = await self.client.getex(key, px=max(1, int(refresh_s * 1000)))
         return bytes(value) if value is not None else None
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:

@@ -234,10 +234,10 @@ class ResilientStore:
                 self._down(exc)
         raise StateUnavailable("The shared state store is unreachable: usage cannot be reported now.")
 
-    async def cache_get(self, key: str) -> bytes | None:
+    async def cache_get(self, key: str, refresh_s: float | None = None) -> bytes | None:
         if self._up:
             try:
-                return await self.redis.cache_get(key)
+                return await self.redis.cache_get(key, refresh_s)
             except Errors as exc:
                 self._down(exc)
         return None

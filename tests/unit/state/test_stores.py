@@ -149,3 +149,14 @@ def test_ledger_rows_add_up_by_name() -> None:
         "t\tr\tc\trequests": 3, "t\tr\tc\tinput_tokens": 5, "t\tr\tc\toutput_tokens": 3,
         "t\tr\tc\tcost_nano": 7, "t\tr\tc\tcache_hits": 1,
     }  # fmt: skip
+
+
+async def test_a_cached_value_read_with_refresh_lives_on(store: StateStore, prefix: str) -> None:
+    key = f"{prefix}k:t:auto:abc"
+    await store.cache_set(key, b"route", 0.3)
+    await asyncio.sleep(0.2)
+    assert await store.cache_get(key, refresh_s=0.3) == b"route"  # a conversation's turn: its TTL starts again
+    await asyncio.sleep(0.2)
+    assert await store.cache_get(key) == b"route"  # past the first TTL, within the refreshed one
+    await asyncio.sleep(0.35)
+    assert await store.cache_get(key) is None
