@@ -68,6 +68,7 @@ class RedisStore:
         self._turns = asyncio.Semaphore(max_connections)
         self._reservations: Batcher[tuple[Lease, bool], Reserved] = Batcher(self._reserve_many, orphaned=self._undo)
         self._settlements: Batcher[tuple[Lease, Sequence[Final], bool], None] = Batcher(self._settle_many)
+        self._touches: Batcher[tuple[str, int], bytes | None] = Batcher(self._touch_many)
         self._undoing: set[asyncio.Future[None]] = set()
         self._reserve = self.client.register_script(scripts.RESERVE)
         self._settle = self.client.register_script(scripts.SETTLE)
@@ -178,12 +179,19 @@ class RedisStore:
         return {d: {k.decode(): int(v) for k, v in r.items()} for d, r in zip(days, results, strict=True)}
 
     async def cache_get(self, key: str, refresh_s: float | None = None) -> bytes | None:
+        if refresh_s is not None:  # read it and start its time to live again; concurrent ones share a trip
+            return await self._touches.submit((key, max(1, int(refresh_s * 1000))))
         async with self._turns:
-            if refresh_s is None:
-                value = await self.client.get(key)
-            else:  # one round trip: read it and start its time to live again
-                value = await self.client.getex(key, px=max(1, int(refresh_s * 1000)))
+            value = await self.client.get(key)
         return bytes(value) if value is not None else None
+
+    async def _touch_many(self, items: list[tuple[str, int]]) -> list[bytes | None]:
+        async with self._turns:
+            pipe = self.client.pipeline(transaction=False)
+            for key, px in items:
+                pipe.getex(key, px=px)
+            values = await pipe.execute()
+        return [bytes(v) if v is not None else None for v in values]
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
         async with self._turns:

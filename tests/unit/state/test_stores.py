@@ -160,3 +160,15 @@ async def test_a_cached_value_read_with_refresh_lives_on(store: StateStore, pref
     assert await store.cache_get(key) == b"route"  # past the first TTL, within the refreshed one
     await asyncio.sleep(0.35)
     assert await store.cache_get(key) is None
+
+
+async def test_concurrent_refreshing_reads_share_round_trips_and_keep_their_answers(prefix: str) -> None:
+    store = RedisStore(SHARED_URL, prefix)
+    try:
+        for i in range(20):
+            await store.cache_set(f"{prefix}k:{i}", f"route-{i}".encode(), 60)
+        got = await asyncio.gather(*(store.cache_get(f"{prefix}k:{i}", refresh_s=30) for i in range(25)))
+        assert got == [f"route-{i}".encode() for i in range(20)] + [None] * 5  # each its own, in order
+        assert 25 <= await store.client.pttl(f"{prefix}k:0") <= 30_000  # refreshed to 30 s (from 60)
+    finally:
+        await store.close()
