@@ -308,6 +308,7 @@ def report(phases: list[Phase]) -> str:
 
 def main() -> int:
     from tests.integration.conftest import Proc as P
+    from tests.integration.conftest import spawner
 
     procs: list[P] = []
     keep = os.environ.get("CHAOS_LOGS")  # a directory to keep the processes' logs in (access log included)
@@ -315,13 +316,7 @@ def main() -> int:
         tmp = Path(keep or d)
         tmp.mkdir(parents=True, exist_ok=True)
 
-        def spawn(*args: str, env: dict[str, str] | None = None) -> P:
-            base = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "ROUTER_CLASSIFIER": "false"}
-            proc = P(list(args), {**os.environ, **base, **(env or {})}, tmp / f"proc-{len(procs)}.log")
-            procs.append(proc)
-            return proc
-
-        stack = Stack(spawn, tmp)
+        stack = Stack(spawner(tmp, procs), tmp)
         try:
             phases = asyncio.run(run(stack))
         finally:

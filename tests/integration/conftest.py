@@ -60,18 +60,22 @@ def wait_http(url: str, proc: Proc, timeout_s: float = 60.0, status: int = 200) 
     raise AssertionError(f"{url} not ready in {timeout_s}s:\n{proc.output()}")
 
 
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Spawn]:
-    procs: list[Proc] = []
+def spawner(tmp: Path, procs: list[Proc]) -> Spawn:
+    """Starts `router` subcommands with their logs in ``tmp``, each added to ``procs`` (to stop them).
+    Offline, and without the encoder (seconds and hundreds of MB per process) unless ``env`` asks for it."""
 
     def start(*args: str, env: dict[str, str] | None = None) -> Proc:
-        # The encoder costs seconds and hundreds of MB per process: only tests that route by task load it.
         base = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "ROUTER_CLASSIFIER": "false"}
-        full = {**os.environ, **base, **(env or {})}
-        proc = Proc(list(args), full, tmp_path / f"proc-{len(procs)}.log")
+        proc = Proc(list(args), {**os.environ, **base, **(env or {})}, tmp / f"proc-{len(procs)}.log")
         procs.append(proc)
         return proc
 
-    yield start
+    return start
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    procs: list[Proc] = []
+    yield spawner(tmp_path, procs)
     for proc in procs:
         proc.stop()

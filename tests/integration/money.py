@@ -27,7 +27,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from router.tenancy.keys import hash_key
-from tests.integration.conftest import Proc, free_port, wait_http
+from tests.integration.conftest import Proc, free_port, spawner, wait_http
 from tests.redis_servers import PrivateRedis
 from tests.tcp_delay import DelayProxy
 
@@ -266,18 +266,6 @@ async def scenario(tmp: Path, mode: str, spawn: Callable[..., Proc], faults: tup
         await stack.close()
 
 
-def _spawner(tmp: Path, procs: list[Proc]) -> Callable[..., Proc]:
-    import os
-
-    def spawn(*a: str, env: dict[str, str] | None = None) -> Proc:
-        base = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1", "ROUTER_CLASSIFIER": "false"}
-        p = Proc(list(a), {**os.environ, **base, **(env or {})}, tmp / f"p{len(procs)}.log")
-        procs.append(p)
-        return p
-
-    return spawn
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=1)
@@ -290,7 +278,7 @@ def main() -> int:
         for mode in ("open", "closed") if args.mode == "both" else (args.mode,):
             with tempfile.TemporaryDirectory() as tmp:
                 procs: list[Proc] = []
-                spawn = _spawner(Path(tmp), procs)
+                spawn = spawner(Path(tmp), procs)
 
                 try:
                     results = asyncio.run(scenario(Path(tmp), mode, spawn, tuple(args.faults.split(","))))

@@ -64,3 +64,10 @@ def inproc_state(transports: Mapping[str, MockTransport], policy_text: str = POL
     return RouterState(
         settings=Settings(policies=Path("p.yaml")), metrics=Metrics(), tracing=build_tracing({}), serving=serving
     )
+
+
+def settled(upstreams: Upstreams) -> None:
+    """Every slot given back: no request in flight, pending or retrying on any cluster or endpoint."""
+    for c in upstreams.clusters.values():
+        assert (c.in_flight, c.retries, c.pending) == (0, 0, 0), c.name
+        assert all(e.in_flight == 0 for e in c.endpoints), c.name

@@ -21,7 +21,7 @@ from router.types import Decision, RequestOutcome
 from router.upstream.transport.base import Completion, UpstreamCall
 from router.upstream.transport.mock import Events, MockTransport
 from router.upstream.upstreams import Upstreams
-from tests.unit.inproc import inproc_clusters
+from tests.unit.inproc import inproc_clusters, settled
 
 POLICY = """
 version: 1
@@ -71,11 +71,6 @@ def _chat() -> ChatRequest:
     return parse_chat_request(orjson.dumps({"model": "pool", "messages": [{"role": "user", "content": "x"}]}))
 
 
-def _settled(upstreams: Upstreams) -> None:
-    for c in upstreams.clusters.values():
-        assert (c.in_flight, c.retries, c.pending) == (0, 0, 0), c.name
-
-
 async def test_a_failed_attempt_is_retried_on_the_other_replica() -> None:
     pool, api = Upstream(down=("10.0.0.1",)), Upstream()
     failover, upstreams, decision, _ = _setup(pool, api)
@@ -88,7 +83,7 @@ async def test_a_failed_attempt_is_retried_on_the_other_replica() -> None:
             assert outcome.attempts[1].retry
             assert outcome.attempts[0].next_reason == "connect"
     assert api.endpoints == []
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_full_cluster_spills_over_to_its_fallback() -> None:
@@ -104,7 +99,7 @@ async def test_a_full_cluster_spills_over_to_its_fallback() -> None:
     assert metrics.spillovers.labels("pool", "full")._value.get() == 1
     assert pool.endpoints == []
     cluster.in_flight = 0
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_every_target_out_is_a_503_with_when_to_retry() -> None:
@@ -117,7 +112,7 @@ async def test_every_target_out_is_a_503_with_when_to_retry() -> None:
         await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), None)
     assert info.value.headers()["Retry-After"] == "7"
     assert pool.endpoints == api.endpoints == []
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_the_panic_pass_tries_endpoints_only_health_checks_call_down() -> None:
@@ -129,7 +124,7 @@ async def test_the_panic_pass_tries_endpoints_only_health_checks_call_down() -> 
     outcome = RequestOutcome("r")
     assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
     assert outcome.cluster == "pool"  # better a replica the checks doubt than no answer
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_passed_deadline_tries_nothing_more() -> None:
@@ -139,7 +134,7 @@ async def test_a_passed_deadline_tries_nothing_more() -> None:
         await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), time.monotonic() - 0.001)
     assert "deadline" in info.value.message
     assert pool.endpoints == api.endpoints == []
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_cancelled_request_gives_its_slot_back() -> None:
@@ -159,7 +154,7 @@ async def test_a_cancelled_request_gives_its_slot_back() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    _settled(upstreams)
+    settled(upstreams)
     assert all(e.in_flight == 0 for e in upstreams.clusters["pool"].endpoints)
 
 
@@ -219,7 +214,7 @@ async def test_a_prompt_too_long_for_one_model_goes_to_the_next_target() -> None
     assert len(pool.transport.calls) == 1  # not the pool's other replica: the same model, the same context
     assert outcome.attempts[0].next_reason == "context_length_exceeded"
     assert all(e.failures == 0 for e in upstreams.clusters["pool"].endpoints)
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_too_long_for_every_model_is_the_clients_400_with_its_reason() -> None:
@@ -233,7 +228,7 @@ async def test_too_long_for_every_model_is_the_clients_400_with_its_reason() -> 
         await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), None)
     assert info.value.status == 400
     assert "maximum context length" in info.value.message
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_any_other_rejection_is_the_clients_at_once() -> None:
@@ -249,7 +244,7 @@ async def test_any_other_rejection_is_the_clients_at_once() -> None:
         await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), None)
     assert info.value.code == "content_filter"
     assert api.endpoints == []  # not retried anywhere: the content is the request's
-    _settled(upstreams)
+    settled(upstreams)
 
 
 ONE = """
@@ -301,7 +296,7 @@ async def test_a_one_endpoint_cluster_retries_once_after_a_jittered_backoff() ->
     assert api.calls == []
     assert 0 <= pool.at[1] - pool.at[0] <= 0.2  # waited, but no more than the backoff's cap and some slack
     assert outcome.attempts[1].retry
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_retry_after_is_waited_out_when_it_fits() -> None:
@@ -311,7 +306,7 @@ async def test_retry_after_is_waited_out_when_it_fits() -> None:
     assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is OK
     assert outcome.cluster == "pool"
     assert pool.at[1] - pool.at[0] >= 0.3  # never before the upstream said
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_retry_after_longer_than_the_policy_or_the_deadline_goes_to_the_fallback_at_once() -> None:
@@ -325,7 +320,7 @@ async def test_a_retry_after_longer_than_the_policy_or_the_deadline_goes_to_the_
         assert outcome.cluster == "api"
         assert len(pool.at) == 1
         assert time.monotonic() - started < 0.15
-        _settled(upstreams)
+        settled(upstreams)
 
 
 async def test_timeouts_and_operator_errors_are_not_retried_on_the_same_endpoint() -> None:

@@ -25,7 +25,7 @@ from router.types import Decision, RequestOutcome
 from router.upstream.transport.base import Completion, UpstreamCall
 from router.upstream.transport.mock import Events, MockTransport
 from router.upstream.upstreams import Upstreams
-from tests.unit.inproc import inproc_clusters
+from tests.unit.inproc import inproc_clusters, settled
 
 
 @dataclass
@@ -208,12 +208,6 @@ def _chat(stream: bool = False) -> ChatRequest:
     return parse_chat_request(orjson.dumps(body))
 
 
-def _settled(upstreams: Upstreams) -> None:
-    for c in upstreams.clusters.values():
-        assert (c.in_flight, c.retries, c.pending) == (0, 0, 0), c.name
-        assert all(e.in_flight == 0 for e in c.endpoints), c.name
-
-
 def _count(metrics: Metrics, name: str, **labels: str) -> float:
     return metrics.registry.get_sample_value(name, labels) or 0.0
 
@@ -236,7 +230,7 @@ async def test_a_slow_pool_is_hedged_onto_its_fallback_and_the_pool_is_not_blame
     assert _count(metrics, "router_upstream_attempts_total", cluster="pool", outcome="cancelled") == 1
     assert _count(metrics, "router_upstream_errors_total", cluster="pool", error_type=n.HEDGE_LOST) == 0
     assert _count(metrics, "router_failovers_total", from_cluster="pool", cluster="api") == 0  # not a failover
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_pool_that_answers_before_the_hedge_delay_is_all_that_is_called() -> None:
@@ -245,7 +239,7 @@ async def test_a_pool_that_answers_before_the_hedge_delay_is_all_that_is_called(
     outcome = RequestOutcome("r")
     assert await failover.run(upstreams, _chat(), {}, decision, outcome, None) is POOL
     assert (api.calls, outcome.hedge, outcome.cluster) == (0, None, "pool")
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_slow_pool_that_still_answers_first_keeps_its_answer() -> None:
@@ -255,7 +249,7 @@ async def test_a_slow_pool_that_still_answers_first_keeps_its_answer() -> None:
     assert (outcome.cluster, outcome.upstream_model, outcome.hedge) == ("pool", "m", "primary")
     assert outcome.attempts[1].hedge
     assert outcome.attempts[1].error_type == n.HEDGE_LOST
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_hedged_stream_keeps_the_first_stream_and_closes_the_other() -> None:
@@ -268,7 +262,7 @@ async def test_a_hedged_stream_keeps_the_first_stream_and_closes_the_other() -> 
     assert upstreams.clusters["pool"].in_flight == 0
     opened.endpoint.in_flight -= 1
     opened.lease.release()
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_spent_retry_budget_sends_no_hedge() -> None:
@@ -281,7 +275,7 @@ async def test_a_spent_retry_budget_sends_no_hedge() -> None:
     assert (api.calls, outcome.hedge) == (0, "budget")
     assert _count(metrics, "router_hedges_total", route=decision.route, outcome="budget") == 1
     pool.end_retry()
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_a_rejection_from_the_hedge_is_the_clients_answer_and_stops_the_pool() -> None:
@@ -289,7 +283,7 @@ async def test_a_rejection_from_the_hedge_is_the_clients_answer_and_stops_the_po
     failover, upstreams, decision, _ = _setup(Slow(2.0, POOL), Slow(0.0, API, refused))
     with pytest.raises(UpstreamRejected):
         await failover.run(upstreams, _chat(), {}, decision, RequestOutcome("r"), None)
-    _settled(upstreams)
+    settled(upstreams)
 
 
 async def test_both_failing_is_one_error_that_names_both() -> None:
@@ -298,4 +292,4 @@ async def test_both_failing_is_one_error_that_names_both() -> None:
     outcome = RequestOutcome("r")
     with pytest.raises(Exception, match=r"pool.*api|api.*pool"):
         await failover.run(upstreams, _chat(), {}, decision, outcome, None)
-    _settled(upstreams)
+    settled(upstreams)
