@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
-from sklearn.utils import murmurhash3_32
 
+from router.classifier.hashing import hashed
 from router.classifier.labels import TASKS
 from router.classifier.paths import DEFAULT_ARTIFACT
 from router.classifier.text import STRUCTURE_NAMES, PromptView, structure
@@ -32,35 +31,6 @@ HASH_FEATURES = 2**15
 INSTRUCTION_FEATURES = 2**14
 Matrix = NDArray[np.float32]
 Encode = Callable[[list[str]], Matrix]  # texts -> (n, dim) unit vectors
-
-
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
-
-
-def hashed(texts: list[str], n_features: int) -> sparse.csr_matrix:
-    """Word uni- and bigram counts hashed into ``n_features`` columns, rows L2-normalised.
-
-    The same features as scikit-learn's ``HashingVectorizer(ngram_range=(1, 2), alternate_sign=False)``
-    (its tokenizer and MurmurHash3), without its per-call parameter validation, which cost more than
-    the hashing itself on one short prompt.
-    """
-    indptr = [0]
-    indices: list[int] = []
-    data: list[float] = []
-    for text in texts:
-        tokens = _TOKEN.findall(text.lower())
-        counts: dict[int, int] = {}
-        for gram in (*tokens, *(f"{a} {b}" for a, b in itertools.pairwise(tokens))):
-            col = abs(murmurhash3_32(gram, seed=0)) % n_features
-            counts[col] = counts.get(col, 0) + 1
-        norm = float(np.sqrt(sum(c * c for c in counts.values()))) or 1.0
-        indices.extend(counts)
-        data.extend(c / norm for c in counts.values())
-        indptr.append(len(indices))
-    return sparse.csr_matrix(
-        (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int32)),
-        shape=(len(texts), n_features),
-    )
 
 
 @dataclass(frozen=True)
@@ -100,6 +70,12 @@ class Blocks:
     structure: Matrix
     instruction: sparse.csr_matrix
     log_length: NDArray[np.float64]  # log1p of the user turn's characters
+
+    def take(self, idx: list[int]) -> Blocks:
+        """The rows ``idx`` of every block."""
+        return Blocks(
+            self.embedding[idx], self.lexical[idx], self.structure[idx], self.instruction[idx], self.log_length[idx]
+        )
 
     def linear(self, w: FeatureWeights, coef: Coefficients) -> NDArray[np.float64]:
         """``stack(w) @ coef`` block by block: no sparse copy of the dense embedding, no transposed copy."""
@@ -178,7 +154,15 @@ class ComplexityHead:
 
 @dataclass(frozen=True)
 class Heads:
-    """Both heads, as loaded from an artifact."""
+    """Both heads, as loaded from an artifact.
+
+    The complexity score knows the task: it is ``(1 - gain_mix) * difficulty + gain_mix * E[gain | task]``,
+    the difficulty mixed with the expected frontier gain of the predicted task distribution
+    (``task_gain``, per label; see ``train.TASK_GAIN``). The difficulty is itself conditioned on the task:
+    ``P(math) * complexity_math + (1 - P(math)) * complexity`` (:mod:`router.classifier.difficulty`).
+    Within one task the difficulty ranks (MMLU, GSM8K); across tasks the gain says where a frontier model
+    is worth its price.
+    """
 
     labels: tuple[str, ...]
     task_coef: NDArray[np.float64]  # (labels, features)
@@ -187,6 +171,9 @@ class Heads:
     task_weights: FeatureWeights
     complexity: ComplexityHead
     meta: dict[str, Any]
+    task_gain: tuple[float, ...] = ()
+    gain_mix: float = 0.0
+    complexity_math: ComplexityHead | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_split", Coefficients.split(self.task_coef))
@@ -199,36 +186,44 @@ class Heads:
     def predict(self, embeddings: Matrix, views: list[PromptView]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Task probabilities (n, labels) and complexity (n,) for a batch."""
         b = blocks(embeddings, views)
-        return softmax(self.task_logits(b) / self.temperature), self.complexity(b)
+        probs = softmax(self.task_logits(b) / self.temperature)
+        difficulty = self.complexity(b)
+        if self.complexity_math is not None and "math" in self.labels:
+            p_math = probs[:, self.labels.index("math")]
+            difficulty = p_math * self.complexity_math(b) + (1.0 - p_math) * difficulty
+        if not self.gain_mix:
+            return probs, difficulty
+        gain = probs @ np.asarray(self.task_gain, dtype=np.float64)
+        out: NDArray[np.float64] = (1.0 - self.gain_mix) * difficulty + self.gain_mix * gain
+        return probs, out
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         c = self.complexity
+        extra: dict[str, Any] = {}
+        if self.complexity_math is not None:
+            extra["complexity_math_coef"] = self.complexity_math.coef.astype(np.float16)
         meta = {
             **self.meta,
             "labels": list(self.labels),
             "temperature": self.temperature,
             "task_weights": self.task_weights.__dict__,
-            "complexity": {
-                "intercept": c.intercept,
-                "weights": c.weights.__dict__,
-                "length_weight": c.length_weight,
-                "length_mean": c.length_mean,
-                "length_std": c.length_std,
-                "platt_a": c.platt_a,
-                "platt_b": c.platt_b,
-            },
+            "task_gain": list(self.task_gain),
+            "gain_mix": self.gain_mix,
+            "complexity": _scalars(c),
+            "complexity_math": _scalars(self.complexity_math) if self.complexity_math else None,
             "hash_features": HASH_FEATURES,
             "instruction_features": INSTRUCTION_FEATURES,
             "structure": list(STRUCTURE_NAMES),
         }
-        np.savez_compressed(
-            path,
-            task_coef=self.task_coef.astype(np.float16),
-            task_intercept=self.task_intercept,
-            complexity_coef=c.coef.astype(np.float16),
-            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-        )
+        arrays: dict[str, Any] = {
+            "task_coef": self.task_coef.astype(np.float16),
+            "task_intercept": self.task_intercept,
+            "complexity_coef": c.coef.astype(np.float16),
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            **extra,
+        }
+        np.savez_compressed(path, **arrays)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_ARTIFACT) -> Heads:
@@ -245,22 +240,41 @@ class Heads:
                     f"{path}: built for structure signals {list(built_for)}, not {list(STRUCTURE_NAMES)}; "
                     "retrain it with `router train`"
                 )
-            c = meta["complexity"]
+            quant = meta.get("complexity_math")
             return cls(
                 labels=tuple(meta["labels"]),
                 task_coef=data["task_coef"].astype(np.float64),
                 task_intercept=data["task_intercept"].astype(np.float64),
                 temperature=float(meta["temperature"]),
                 task_weights=FeatureWeights(**meta["task_weights"]),
-                complexity=ComplexityHead(
-                    coef=data["complexity_coef"].astype(np.float64),
-                    intercept=float(c["intercept"]),
-                    weights=FeatureWeights(**c["weights"]),
-                    length_weight=float(c["length_weight"]),
-                    length_mean=float(c["length_mean"]),
-                    length_std=float(c["length_std"]),
-                    platt_a=float(c["platt_a"]),
-                    platt_b=float(c["platt_b"]),
-                ),
+                complexity=_head(meta["complexity"], data["complexity_coef"]),
                 meta=meta,
+                task_gain=tuple(float(g) for g in meta.get("task_gain") or ()),
+                gain_mix=float(meta.get("gain_mix") or 0.0),
+                complexity_math=_head(quant, data["complexity_math_coef"]) if quant else None,
             )
+
+
+def _scalars(c: ComplexityHead) -> dict[str, Any]:
+    return {
+        "intercept": c.intercept,
+        "weights": c.weights.__dict__,
+        "length_weight": c.length_weight,
+        "length_mean": c.length_mean,
+        "length_std": c.length_std,
+        "platt_a": c.platt_a,
+        "platt_b": c.platt_b,
+    }
+
+
+def _head(c: dict[str, Any], coef: NDArray[Any]) -> ComplexityHead:
+    return ComplexityHead(
+        coef=coef.astype(np.float64),
+        intercept=float(c["intercept"]),
+        weights=FeatureWeights(**c["weights"]),
+        length_weight=float(c["length_weight"]),
+        length_mean=float(c["length_mean"]),
+        length_std=float(c["length_std"]),
+        platt_a=float(c["platt_a"]),
+        platt_b=float(c["platt_b"]),
+    )

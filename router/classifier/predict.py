@@ -45,8 +45,14 @@ class ClassifierModel:
 
         encoder = SentenceEncoder(threads=threads or None)
         heads = Heads.load()
+        fitted_on = str(heads.meta.get("encoder", "base"))
+        if fitted_on != encoder.fingerprint:
+            raise ValueError(
+                f"the classifier heads were fitted on encoder {fitted_on}, but the encoder loaded is "
+                f"{encoder.fingerprint}; retrain both with `router train` (docs/classification.md)"
+            )
         encoder.encode(["warm-up"])  # the first forward pass allocates; do it before traffic
-        return cls(encoder.encode, heads)
+        return cls(encoder.encode, heads, f"all-MiniLM-L6-v2@{encoder.fingerprint}")
 
 
 @dataclass(frozen=True)

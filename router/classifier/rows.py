@@ -81,18 +81,30 @@ def read_rows(paths: Iterable[Path]) -> list[Row]:
     return rows
 
 
+def fold_ids(groups: Sequence[str | None], k: int | None) -> NDArray[np.int64]:
+    """A fold per row: each distinct group its own (``k`` None: leave one group out), or groups hashed
+    into ``k`` folds; -1 for rows never held out."""
+    names = sorted({g for g in groups if g is not None})
+    if k is None:
+        index = {g: i for i, g in enumerate(names)}
+        return np.array([-1 if g is None else index[g] for g in groups])
+    return np.array([-1 if g is None else int(hashlib.sha1(g.encode()).hexdigest()[:8], 16) % k for g in groups])
+
+
 class EmbeddingCache:
     """Embeddings by text hash, kept on disk between training runs (they take minutes to compute)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, encoder: str = "base") -> None:
         self.path = path
+        self.encoder = encoder  # the encoder's fingerprint: tuned layers embed differently
         self.table: dict[str, NDArray[np.float32]] = {}
         if path is not None and path.exists():
             with np.load(path, allow_pickle=False) as data:
                 self.table = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
 
     def embed(self, rows: Sequence[Row], encode: Encode) -> Matrix:
-        keys = [embed_key(r.view.embed_text) for r in rows]
+        prefix = "" if self.encoder == "base" else f"{self.encoder}\0"
+        keys = [embed_key(prefix + r.view.embed_text) for r in rows]
         missing = {k: r.view.embed_text for k, r in zip(keys, rows, strict=True) if k not in self.table}
         if missing:
             new = list(missing)

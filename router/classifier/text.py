@@ -1,13 +1,16 @@
 """Exactly what the classifier reads from a request (pure; no I/O).
 
-Two views of the conversation, both from the head of the system prompt and the last user message
-(earlier turns are not read: the task is what the last user turn asks for):
+Two views of the conversation, both from the head of the system prompt, the last user message (the task
+is what the last user turn asks for) and, in a multi-turn request, the head of the turn before it (the
+context: "another one", "now in French" or a question about a document pasted earlier only mean something
+beside it):
 
 - ``embed_text``, what the sentence encoder embeds: the system prompt's first ``EMBED_SYSTEM`` characters
   and the user turn, a long one cut to its first ``EMBED_HEAD`` and last ``EMBED_TAIL`` characters, because
   instructions sit at the start ("Summarize this: ...") or at the end ("... Translate the above.") of a
   pasted document. The encoder also stops at ``MAX_WORD_PIECES`` word pieces: its cost grows with the
-  length, and 64 pieces keep a 200-token prompt within the latency budget (docs/classification.md).
+  length, and 64 pieces keep a 200-token prompt within the latency budget (docs/classification.md). The
+  context comes last, so it is read when the last turn is short and cut off when the last turn says enough.
 - ``text``, what the lexical features hash (cheap, so longer): ``SYSTEM_CHARS`` of system prompt and the
   user turn cut to ``HEAD_CHARS`` + ``TAIL_CHARS``.
 """
@@ -27,6 +30,8 @@ EMBED_SYSTEM = 80
 EMBED_HEAD = 150
 EMBED_TAIL = 60
 MAX_WORD_PIECES = 64
+CONTEXT_CHARS = 300
+EMBED_CONTEXT = 160
 INSTRUCTION_HEAD = 160
 INSTRUCTION_TAIL = 120
 
@@ -51,11 +56,12 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _cut(system: str, user: str, system_chars: int, head: int, tail: int) -> str:
+def _cut(system: str, user: str, system_chars: int, head: int, tail: int, context: str = "") -> str:
     if len(user) > head + tail:
         user = user[:head] + " … " + user[-tail:]
     system = system[:system_chars]
-    return f"{system}\n{user}" if system else user
+    text = f"{system}\n{user}" if system else user
+    return f"{text}\n« {context} »" if context else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +70,15 @@ class PromptView:
 
     system: str
     user: str
+    context: str = ""  # the head of the message before the last user turn, in a multi-turn request
 
     @property
     def text(self) -> str:
-        return _cut(self.system, self.user, SYSTEM_CHARS, HEAD_CHARS, TAIL_CHARS)
+        return _cut(self.system, self.user, SYSTEM_CHARS, HEAD_CHARS, TAIL_CHARS, self.context[:CONTEXT_CHARS])
 
     @property
     def embed_text(self) -> str:
-        return _cut(self.system, self.user, EMBED_SYSTEM, EMBED_HEAD, EMBED_TAIL)
+        return _cut(self.system, self.user, EMBED_SYSTEM, EMBED_HEAD, EMBED_TAIL, self.context[:EMBED_CONTEXT])
 
     @property
     def instruction_text(self) -> str:
@@ -82,18 +89,25 @@ class PromptView:
         return f"{self.system[:SYSTEM_CHARS]} {user}"
 
 
+def _role_text(m: Any) -> tuple[Any, str]:
+    get = m.get if isinstance(m, dict) else lambda key, default=None: getattr(m, key, default)
+    return get("role"), _content_text(get("content"))
+
+
 def prompt_view(messages: Sequence[Any]) -> PromptView:
-    """From OpenAI-format messages (dicts or objects with ``role``/``content``)."""
-    system, user = "", ""
-    for m in messages:
-        role = m.get("role") if isinstance(m, dict) else getattr(m, "role", None)
-        content = m.get("content") if isinstance(m, dict) else getattr(m, "content", None)
-        text = _content_text(content)
-        if role in ("system", "developer") and not system:
-            system = text
-        elif role == "user":
-            user = text
-    return PromptView(system=system, user=user)
+    """From OpenAI-format messages (dicts or objects with ``role``/``content``).
+
+    The context is the user turn before the last one: it says what the conversation is about, where an
+    assistant turn only answers it.
+    """
+    turns = [_role_text(m) for m in messages]
+    system = next((text for role, text in turns if role in ("system", "developer")), "")
+    users = [text for role, text in turns if role == "user"]
+    return PromptView(
+        system=system,
+        user=users[-1] if users else "",
+        context=users[-2][:CONTEXT_CHARS] if len(users) >= 2 else "",
+    )
 
 
 STRUCTURE_NAMES = (
@@ -127,7 +141,7 @@ def structure(view: PromptView) -> list[float]:
     return [
         min(1.0, math.log1p(len(u)) / 10),
         min(1.0, math.log1p(lines) / 6),
-        1.0 if (len(u) > 250 and ("\n" in u or ":" in u[:200])) else 0.0,
+        1.0 if (len(u) > 250 and ("\n" in u or ":" in u[:200])) or len(view.context) > 250 else 0.0,
         min(1.0, len(_CODE.findall(u)) / 10),
         1.0 if len(_OPTIONS.findall(u)) >= 3 else 0.0,
         1.0 if u.rstrip().endswith("Answer:") else 0.0,

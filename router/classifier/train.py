@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
+from router.classifier.difficulty import HARD_SOURCES, QUANTITATIVE_SOURCES, Fitted, fit_family, source_apgr
 from router.classifier.model import (
     TASKS,
     Blocks,
-    ComplexityHead,
     FeatureWeights,
     Heads,
     Matrix,
@@ -35,16 +34,27 @@ Vectors = Callable[[Sequence["Row"]], Matrix]
 # and last words of the request) matters most for the narrow tasks; prompt structure and length for complexity.
 TASK_WEIGHTS = FeatureWeights(embedding=1.0, lexical=1.0, structure=0.5, instruction=3.0)
 TASK_C = 4.0
-COMPLEXITY_WEIGHTS = FeatureWeights(embedding=1.0, lexical=0.5, structure=5.0, instruction=0.5)
-COMPLEXITY_C = 1.0
-LENGTH_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
-# Open-ended prior rows for the complexity head (no correctness labels exist for open-ended prompts):
-# arena-hard prompts were selected because frontier models separate from weaker ones on them -> 1; prompts
-# of the narrow tasks, where a fine-tuned small model is the product's premise -> 0. Weighted below the
-# measured strong/weak rows.
-HARD_SOURCES = ("arena-hard-v2.0",)
 NARROW_TASKS = ("summarization", "extraction", "classification", "closed_qa", "translation", "rewriting")
-PRIOR_WEIGHT = 3.0
+# What a frontier model adds over a fine-tuned 8B model, by task (0: nothing, 1: most). Judge studies of
+# strong against weak models (MT-Bench's categories, RouteLLM) find the gap widest on coding, math,
+# reasoning and extraction, narrowest on writing, brainstorming and general knowledge; the narrow
+# rewriting/summarizing tasks are what the self-hosted pool is tuned for. The task-aware score mixes this
+# prior, weighted by the predicted task distribution, with the difficulty head (GAIN_MIX of it).
+TASK_GAIN = {
+    "summarization": 0.2,
+    "extraction": 0.6,
+    "classification": 0.3,
+    "closed_qa": 0.3,
+    "translation": 0.3,
+    "rewriting": 0.1,
+    "open_qa": 0.3,
+    "brainstorming": 0.2,
+    "creative_writing": 0.3,
+    "coding": 0.9,
+    "math": 0.9,
+    "reasoning": 0.8,
+}
+GAIN_MIX = 0.3  # 0.5 moved the open-ended AUC by +0.006 and cost MMLU 0.01 APGR (docs/classification.md)
 
 
 @dataclass
@@ -87,19 +97,27 @@ def folds(rows: Sequence[Row], k: int) -> NDArray[np.int64]:
     return np.array([int(r.split_key[:8], 16) % k for r in rows])
 
 
-def _task_head(xt: Any, y: list[str], fold: NDArray[np.int64], k: int, report: Report) -> tuple[Any, Any, float]:
+def _task_head(
+    xt: Any, y: list[str], fold: NDArray[np.int64], k: int, report: Report, calibrate: NDArray[np.bool_] | None = None
+) -> tuple[Any, Any, float]:
+    """``calibrate``: the rows the temperature is fitted on (with a tuned encoder, only those it never saw:
+    on the rest its embeddings are too well separated and the confidence would be too high)."""
     oof = np.zeros((len(y), len(TASKS)))
     for f in range(k):
         test = fold == f
         clf = fit_task(xt[~test], [y[i] for i in np.nonzero(~test)[0]])
         oof[test] = full_logits(clf, xt[test])
-    temperature = fit_temperature(oof, y)
+    pick = np.ones(len(y), dtype=bool) if calibrate is None else calibrate
+    temperature = fit_temperature(oof[pick], [y[i] for i in np.nonzero(pick)[0]])
     cv = task_scores(TASKS, y, [TASKS[i] for i in oof.argmax(axis=1)])
     report.add(
         f"task head: {len(y)} rows, {k}-fold CV split by text hash (by task definition where given), "
-        f"temperature {temperature:.2f}",
+        f"temperature {temperature:.2f} (fitted on {int(pick.sum())} rows)",
         cv.render(),
     )
+    if calibrate is not None:
+        unseen = task_scores(TASKS, [y[i] for i in np.nonzero(pick)[0]], [TASKS[i] for i in oof[pick].argmax(axis=1)])
+        report.add("  ... of which the rows the tuned encoder never saw:", unseen.render())
     final = fit_task(xt, y)
     coef = np.zeros((len(TASKS), xt.shape[1]))
     intercept = np.full(len(TASKS), -1e9)
@@ -109,88 +127,69 @@ def _task_head(xt: Any, y: list[str], fold: NDArray[np.int64], k: int, report: R
     return coef, intercept, temperature
 
 
-def _source_apgr(scores: NDArray[np.float64], rows: Sequence[Row]) -> float:
-    """Mean APGR over sources: a scorer must rank within each benchmark, not just tell them apart."""
-    values = []
-    for src in sorted({r.source for r in rows}):
-        idx = [i for i, r in enumerate(rows) if r.source == src]
-        values.append(
-            cost_quality(
-                scores[idx].tolist(), [bool(rows[i].strong) for i in idx], [bool(rows[i].weak) for i in idx]
-            ).apgr
-        )
-    return float(np.mean(values))
-
-
-def _complexity_head(
-    sw_rows: Sequence[Row], b: Blocks, prior: Sequence[Row], bp: Blocks, k: int, report: Report
-) -> ComplexityHead:
-    # Target: escalating helps (strong right, weak wrong). "Weak wrong" alone ranks rows neither model
-    # gets right as high as those the frontier fixes, and scores lower APGR (docs/classification.md).
-    target = np.array([bool(r.strong) and not r.weak for r in sw_rows])
-    xs = b.stack(COMPLEXITY_WEIGHTS)
-    xp = bp.stack(COMPLEXITY_WEIGHTS)
-    tp = np.array([r.source in HARD_SOURCES for r in prior])
-    x_all = sparse.vstack([xs, xp], format="csr")
-    t_all = np.concatenate([target, tp])
-    w_all = np.concatenate([np.ones(len(sw_rows)), np.full(len(prior), PRIOR_WEIGHT)])
-    fold = np.concatenate([folds(sw_rows, k), folds(prior, k)])
-    n = len(sw_rows)
-    oof = np.zeros(n)
-    for f in range(k):
-        test = fold == f
-        clf = LogisticRegression(C=COMPLEXITY_C, max_iter=3000)
-        clf.fit(x_all[~test], t_all[~test], sample_weight=w_all[~test])
-        oof[test[:n]] = clf.decision_function(xs[test[:n]])
-    mean, std = float(b.log_length.mean()), float(b.log_length.std() or 1.0)
-    z = (b.log_length - mean) / std
-    scored = {w: _source_apgr(oof + w * z, sw_rows) for w in LENGTH_WEIGHTS}
-    best = max(scored, key=lambda w: scored[w])
-    report.add(
-        "complexity head: cross-validated mean per-source APGR by length weight: "
-        + ", ".join(f"{w}: {a:.3f}" for w, a in scored.items())
-        + f" -> {best}"
-    )
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit((oof + best * z).reshape(-1, 1), target)
-    final = LogisticRegression(C=COMPLEXITY_C, max_iter=3000).fit(x_all, t_all, sample_weight=w_all)
-    return ComplexityHead(
-        coef=final.coef_[0],
-        intercept=float(final.intercept_[0]),
-        weights=COMPLEXITY_WEIGHTS,
-        length_weight=best,
-        length_mean=mean,
-        length_std=std,
-        platt_a=float(platt.coef_[0][0]),
-        platt_b=float(platt.intercept_[0]),
-    )
-
-
-def train(rows: Sequence[Row], vectors: Vectors, report: Report, k: int = 5) -> Heads:
+def train(
+    rows: Sequence[Row],
+    vectors: Vectors,
+    report: Report,
+    k: int = 5,
+    encoder: str = "base",
+    calibration: frozenset[str] | None = None,
+) -> Heads:
+    """``calibration``: ids of the task rows the temperature is fitted on (default: all)."""
     task_rows = [r for r in rows if r.label is not None]
     sw_rows = [r for r in rows if r.strong is not None and r.weak is not None]
     if not task_rows or not sw_rows:
         raise ValueError("training needs rows with `label` and rows with `strong_correct`/`weak_correct`")
     bt = blocks(vectors(task_rows), [r.view for r in task_rows])
     y = [r.label or "" for r in task_rows]
-    coef, intercept, temperature = _task_head(bt.stack(TASK_WEIGHTS), y, folds(task_rows, k), k, report)
+    calibrate = None if calibration is None else np.array([r.id in calibration for r in task_rows])
+    coef, intercept, temperature = _task_head(bt.stack(TASK_WEIGHTS), y, folds(task_rows, k), k, report, calibrate)
     prior = [r for r in task_rows if r.source in HARD_SOURCES or r.label in NARROW_TASKS]
-    complexity = _complexity_head(
-        sw_rows,
-        blocks(vectors(sw_rows), [r.view for r in sw_rows]),
-        prior,
-        blocks(vectors(prior), [r.view for r in prior]),
-        k,
-        report,
+    bs = blocks(vectors(sw_rows), [r.view for r in sw_rows])
+    quant = [i for i, r in enumerate(sw_rows) if r.source in QUANTITATIVE_SOURCES]
+    rest = [i for i, r in enumerate(sw_rows) if r.source not in QUANTITATIVE_SOURCES]
+    general = fit_family(
+        [sw_rows[i] for i in rest], bs.take(rest), prior, blocks(vectors(prior), [r.view for r in prior]), k
     )
-    return Heads(
+    math = fit_family([sw_rows[i] for i in quant], bs.take(quant), [], None, k) if quant else None
+    heads = Heads(
         labels=TASKS,
         task_coef=coef,
         task_intercept=intercept,
         temperature=temperature,
         task_weights=TASK_WEIGHTS,
-        complexity=complexity,
-        meta={"task_rows": len(task_rows), "complexity_rows": len(sw_rows), "complexity_prior_rows": len(prior)},
+        complexity=general.head,
+        complexity_math=math.head if math else None,
+        task_gain=tuple(TASK_GAIN[t] for t in TASKS),
+        gain_mix=GAIN_MIX,
+        meta={
+            "task_rows": len(task_rows),
+            "complexity_rows": len(sw_rows),
+            "complexity_prior_rows": len(prior),
+            "encoder": encoder,
+        },
     )
+    _report_difficulty(heads, sw_rows, bs, [(general, rest), *([(math, quant)] if math else [])], report)
+    return heads
+
+
+def _report_difficulty(
+    heads: Heads, rows: Sequence[Row], b: Blocks, families: list[tuple[Fitted, list[int]]], report: Report
+) -> None:
+    """Grouped (MMLU by subject) out-of-fold APGR per source: the difficulty alone, then mixed with the
+    task gain as served (the task probabilities come from the final task head)."""
+    oof = np.zeros(len(rows))
+    for fitted, idx in families:
+        oof[idx] = fitted.oof
+        report.add(
+            f"complexity, {len(idx)} rows of {', '.join(sorted({rows[i].source for i in idx}))}: grouped "
+            "mean per-source APGR by length weight: " + ", ".join(f"{w}: {a:.3f}" for w, a in fitted.by_length.items())
+        )
+    probs = softmax(heads.task_logits(b) / heads.temperature)
+    mixed = (1 - heads.gain_mix) * oof + heads.gain_mix * (probs @ np.asarray(heads.task_gain))
+    for name, scores in (("difficulty", oof), ("served (with task gain)", mixed)):
+        apgr = source_apgr(scores, rows)
+        report.add(f"complexity {name}, grouped APGR: " + ", ".join(f"{s} {a:.3f}" for s, a in apgr.items()))
 
 
 def evaluate(heads: Heads, rows: Sequence[Row], vectors: Matrix) -> Evaluation:

@@ -13,11 +13,14 @@ from pathlib import Path
 
 from router.classifier.encoder import SentenceEncoder
 from router.classifier.model import Heads, Matrix
-from router.classifier.paths import DEFAULT_ARTIFACT, DEFAULT_CACHE
+from router.classifier.paths import DEFAULT_ARTIFACT, DEFAULT_CACHE, DEFAULT_LAYERS
 from router.classifier.rows import EmbeddingCache, Row, in_holdout, read_rows
-from router.classifier.scores import threshold_for_share
+from router.classifier.scores import cost_quality, threshold_for_share
 from router.classifier.train import NARROW_TASKS as NARROW
 from router.classifier.train import Report, auc, evaluate, train
+from router.classifier.tune import TuneSettings, fine_tune, fingerprint, save_layers
+
+CALIBRATION_SHARE = 0.15
 
 
 @dataclass
@@ -35,12 +38,35 @@ class Selection:
         return out
 
 
-def run_train(data: Sequence[Path], out: Path, selection: Selection, cache_path: Path | None) -> str:
+def run_train(
+    data: Sequence[Path], out: Path, selection: Selection, cache_path: Path | None, tune: TuneSettings | None = None
+) -> str:
+    """Fit the heads (and first, with ``tune``, the encoder's top layers, written beside ``out``)."""
     rows = selection.pick(read_rows(data), held_out=False)
-    cache = EmbeddingCache(cache_path)
-    encoder = _Lazy()
     report = Report()
-    heads = train(rows, lambda rs: cache.embed(rs, encoder.encode), report)
+    encoder = _Lazy()
+    calibration = None
+    if tune is not None:
+        layers_out = out.parent / DEFAULT_LAYERS.name
+        # A share of the task rows (whole task definitions and templates) is kept from the fine-tuning: the
+        # confidence's temperature is fitted on them, where the tuned embeddings are as good as on new traffic.
+        task_rows = [r for r in rows if r.label is not None]
+        calibration = frozenset(r.id for r in task_rows if in_holdout(r.split_key, CALIBRATION_SHARE))
+        tuning = [r for r in task_rows if r.id not in calibration]
+        tuned = SentenceEncoder(layers=None)
+        tensors = fine_tune(tuned.model, [r.view.embed_text for r in tuning], [r.label or "" for r in tuning], tune)
+        meta = {"depth": tune.depth, "layers": tune.layers, "epochs": tune.epochs, "rows": len(tuning)}
+        save_layers(tensors, layers_out, meta)
+        tuned.fingerprint = fingerprint(layers_out)
+        encoder = _Lazy(tuned)
+        report.add(
+            f"encoder: cut to {tune.depth} layers, tuned its top {tune.layers} on {len(tuning)} rows "
+            f"({len(calibration)} kept for calibration) -> {layers_out}"
+        )
+    cache = EmbeddingCache(cache_path, encoder.fingerprint)
+    heads = train(
+        rows, lambda rs: cache.embed(rs, encoder.encode), report, encoder=encoder.fingerprint, calibration=calibration
+    )
     heads.save(out)
     size = out.stat().st_size
     report.add(f"wrote {out} ({size / 1e6:.1f} MB) from {len(rows)} rows")
@@ -54,8 +80,9 @@ def run_eval(
     if not rows:
         raise ValueError("no rows to evaluate after the selection")
     heads = Heads.load(artifact)
-    cache = EmbeddingCache(cache_path)
-    result = evaluate(heads, rows, cache.embed(rows, _Lazy().encode))
+    encoder = _Lazy()
+    cache = EmbeddingCache(cache_path, encoder.fingerprint)
+    result = evaluate(heads, rows, cache.embed(rows, encoder.encode))
     lines = [f"{len(rows)} rows evaluated with {artifact}"]
     if result.tasks is not None:
         lines += ["", "== task", result.tasks.render()]
@@ -73,36 +100,58 @@ def run_eval(
     if hard_sources:
         hard = [float(result.complexity[i]) for i, r in enumerate(rows) if r.source in hard_sources]
         narrow = [float(result.complexity[i]) for i, r in enumerate(rows) if r.label in NARROW]
+        everyday = [float(result.complexity[i]) for i, r in enumerate(rows) if r.source not in hard_sources]
         if hard and narrow:
             lines += [
                 "",
                 f"== open-ended: AUC of complexity, {'+'.join(hard_sources)} ({len(hard)}) above narrow-task rows "
                 f"({len(narrow)}): {auc(hard, narrow):.3f} (random 0.5)",
             ]
+        if hard and everyday:
+            # No correctness labels exist for open-ended prompts: take the hard set's prompts as those where
+            # the frontier model helps and the rest as those where the small one does as well.
+            is_hard = [r.source in hard_sources for r in rows]
+            curve = cost_quality(result.complexity.tolist(), [True] * len(rows), [not h for h in is_hard])
+            lines += [
+                f"== open-ended: {'+'.join(hard_sources)} ({len(hard)}) against the other rows ({len(everyday)}): "
+                f"AUC {auc(hard, everyday):.3f}, APGR {curve.apgr:.3f} (hard rows taken as the frontier's gain)",
+            ]
     return "\n".join(lines)
 
 
-def run_grouped(data: Sequence[Path], selection: Selection, cache_path: Path | None, grouping: str, k: int) -> str:
-    """The task head's scores on groups it never saw, beside the random split (issue #16)."""
+def run_grouped(
+    data: Sequence[Path],
+    selection: Selection,
+    cache_path: Path | None,
+    grouping: str,
+    k: int,
+    tune: TuneSettings | None = None,
+) -> str:
+    """The task head's scores on groups it never saw, beside the random split (issue #16).
+
+    On the encoder as shipped in its package: the tuned layers have seen every row, so judging a head on
+    them would flatter it. ``tune`` fine-tunes an encoder anew for each grouped fold instead."""
     from router.classifier.grouped import yardstick
 
     rows = selection.pick(read_rows(data), held_out=True)
-    cache = EmbeddingCache(cache_path)
-    encoder = _Lazy()
-    result = yardstick(rows, lambda rs: cache.embed(rs, encoder.encode), grouping, k)
+    encoder = _Lazy(base=True)
+    cache = EmbeddingCache(cache_path, encoder.fingerprint)
+    result = yardstick(rows, lambda rs: cache.embed(rs, encoder.encode), grouping, k, tune)
     return result.render()
 
 
 class _Lazy:
-    """Loads the encoder only if some text is missing from the embedding cache."""
+    """Loads the encoder (with the shipped tuned layers) only if some text is missing from the cache."""
 
-    def __init__(self) -> None:
-        self._encoder: SentenceEncoder | None = None
+    def __init__(self, encoder: SentenceEncoder | None = None, base: bool = False) -> None:
+        self._encoder = encoder
+        self._layers = None if base else DEFAULT_LAYERS
+        self.fingerprint = encoder.fingerprint if encoder else fingerprint(self._layers)
 
     def encode(self, texts: list[str]) -> Matrix:
         if self._encoder is None:
-            self._encoder = SentenceEncoder()
+            self._encoder = SentenceEncoder(layers=self._layers)
         return self._encoder.encode(texts)
 
 
-__all__ = ["DEFAULT_ARTIFACT", "DEFAULT_CACHE", "Selection", "run_eval", "run_grouped", "run_train"]
+__all__ = ["DEFAULT_ARTIFACT", "DEFAULT_CACHE", "Selection", "TuneSettings", "run_eval", "run_grouped", "run_train"]

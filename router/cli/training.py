@@ -13,8 +13,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from router.cli.classifier import Selection, run_train
 
     selection = Selection(holdout=args.holdout, exclude_sources=args.exclude_source)
+    tune = _tune(args)
     try:
-        print(run_train(args.data, args.out, selection, None if args.no_cache else args.cache))
+        print(run_train(args.data, args.out, selection, None if args.no_cache else args.cache, tune))
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -28,9 +29,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else args.cache
     try:
         if args.group_by:
-            print(run_grouped(args.data, selection, cache, args.group_by, args.folds))
+            tune = _tune(args)
+            print(run_grouped(args.data, selection, cache, args.group_by, args.folds, tune))
             return 0
         print(run_eval(args.data, args.artifact, selection, cache, args.hard_source))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from router.classifier.compose import write
+
+    try:
+        print(f"wrote {write(args.out, args.seed)} rows to {args.out}")
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -46,6 +59,20 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
 
 
+def _tune_args(p: argparse.ArgumentParser, layers_help: str) -> None:
+    p.add_argument("--tune-layers", type=int, default=0, help=layers_help)
+    p.add_argument("--tune-epochs", type=int, default=2, help="epochs of that fine-tuning (default 2)")
+    p.add_argument("--tune-depth", type=int, default=4, help="transformer layers the tuned encoder keeps (default 4)")
+
+
+def _tune(args: argparse.Namespace) -> Any:
+    from router.classifier.tune import TuneSettings
+
+    if args.tune_layers <= 0:
+        return None
+    return TuneSettings(depth=args.tune_depth, layers=args.tune_layers, epochs=args.tune_epochs)
+
+
 def add_training_commands(sub: Any) -> None:
     from router.classifier.paths import DEFAULT_ARTIFACT
 
@@ -53,6 +80,7 @@ def add_training_commands(sub: Any) -> None:
     _data_args(tr)
     tr.add_argument("--out", type=Path, required=True, help="artifact to write (.npz)")
     tr.add_argument("--exclude-source", action="append", default=[], help="leave a dataset out (repeatable)")
+    _tune_args(tr, "first fine-tune the encoder's top N layers on the task labels (written beside --out; minutes)")
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="score the heads: task F1s and confusion, cost-quality curve and APGR")
     _data_args(ev)
@@ -68,4 +96,18 @@ def add_training_commands(sub: Any) -> None:
         "leave one source out, or task definitions in --folds folds; printed beside the random split",
     )
     ev.add_argument("--folds", type=int, default=5, help="folds for --group-by task (default 5)")
+    _tune_args(ev, "with --group-by: fine-tune the encoder's top N layers anew for every fold (minutes per fold)")
     ev.set_defaults(func=cmd_eval)
+    data = sub.add_parser("data", help="training data tools")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    comp = dsub.add_parser(
+        "compose", help="expand the hand-written pieces in router/classifier/data/authoring into labelled rows"
+    )
+    comp.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_ARTIFACT.parent.parent / "data" / "authored-composed.jsonl",
+        help="JSONL to write (default: the committed router/classifier/data/authored-composed.jsonl)",
+    )
+    comp.add_argument("--seed", type=int, default=2026, help="the composer's RNG seed (default 2026)")
+    comp.set_defaults(func=cmd_compose)

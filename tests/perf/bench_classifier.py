@@ -2,6 +2,8 @@
 
     .venv/bin/python tests/perf/bench_classifier.py [--quick]
 
+0. the canary: the raw encoder as its package ships it, one short text at a time (this host's speed
+   moves from day to day; read every other figure beside it);
 1. in-process ClassifierRuntime with the real encoder: p50/p99 of one 200-token prompt at a time (unique
    texts: no cache hits), and classifications/s of 50-token prompts with 64 concurrent callers;
 2. a real `router serve` process on the bundled policy: start-up to /readyz, RSS with the encoder loaded,
@@ -204,8 +206,27 @@ def batch_cli(n: int) -> None:
         )
 
 
+def canary(n: int = 50) -> None:
+    """The raw encoder as its package ships it (six layers, no tuning), one ~25-token text at a time: how
+    fast this host is today, to read every other figure beside (issue #16)."""
+    from sentence_transformers import SentenceTransformer
+
+    from router.classifier.encoder import default_model_path
+
+    model = SentenceTransformer(default_model_path(), device="cpu")
+    for _ in range(5):
+        model.encode(["warm-up text for the canary"])
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        model.encode([f"canary {i}: summarize the attached quarterly report in three short bullet points"])
+        times.append((time.perf_counter() - t) * 1000)
+    print(f"canary: raw all-MiniLM-L6-v2, one ~25-token text at a time: p50 {pct(times, 50):.1f} ms")
+
+
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
+    canary()
     asyncio.run(in_process(50 if quick else 300, 500 if quick else 3000))
     served(18931)
     batch_cli(1000 if quick else 5000)

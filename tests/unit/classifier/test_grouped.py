@@ -65,3 +65,14 @@ def test_grouping_by_task_needs_rows_that_carry_a_definition() -> None:
     with pytest.raises(ValueError, match="group by one of"):
         yardstick(rows, vectors, "colour")
     assert np.isfinite(result.grouped.macro_f1)
+
+
+def test_a_tuned_encoder_is_judged_with_one_tuned_anew_per_fold() -> None:
+    """Fine-tuning the real encoder on the fold's training rows (one layer, one epoch: seconds)."""
+    from router.classifier.tune import TuneSettings
+
+    rows = [replace(r, group=f"def-{i % 4}") for i, r in enumerate(_rows()[::3])]
+    result = yardstick(rows, vectors, "task", k=2, tune=TuneSettings(depth=3, layers=1, epochs=1, batch=8))
+    assert result.tuned
+    assert "encoder tuned without its group" in result.render()
+    assert sum(result.grouped.support.values()) == len(rows)

@@ -40,16 +40,21 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     e = unit(1)
     assert np.allclose(heads.predict(e, views)[0], again.predict(e, views)[0], atol=1e-3)
     assert again.complexity.length_weight == heads.complexity.length_weight
+    assert again.gain_mix == heads.gain_mix
+    assert again.task_gain == heads.task_gain
 
 
-def test_hashed_features_match_scikit_learns_hashing_vectorizer() -> None:
-    from sklearn.feature_extraction.text import HashingVectorizer
+def test_the_complexity_score_mixes_in_what_the_task_gains_from_a_frontier_model() -> None:
+    from dataclasses import replace
 
-    from router.classifier.model import hashed
-
-    texts = ["Summarize this: the meeting moved to Friday.", "Ünïcode straße, ÇA VA?", "", "a b", "x " * 300]
-    reference = HashingVectorizer(n_features=2**12, ngram_range=(1, 2), alternate_sign=False, norm="l2")
-    assert abs(reference.transform(texts) - hashed(texts, 2**12)).max() < 1e-12
+    heads = Heads.load()
+    views = [prompt_view([{"role": "user", "content": "Summarize: the meeting moved."}])]
+    e = unit(1)
+    probs, served = heads.predict(e, views)
+    _, difficulty = replace(heads, gain_mix=0.0).predict(e, views)
+    expected = (1 - heads.gain_mix) * difficulty + heads.gain_mix * (probs @ np.asarray(heads.task_gain))
+    np.testing.assert_allclose(served, expected)
+    assert heads.task_gain[TASKS.index("coding")] > heads.task_gain[TASKS.index("rewriting")]
 
 
 def test_an_artifact_built_for_other_features_is_refused_with_a_clear_message(tmp_path: Path) -> None:

@@ -49,3 +49,17 @@ def test_embedding_cache_returns_one_vector_per_row_when_texts_repeat(tmp_path: 
     warm = EmbeddingCache(tmp_path / "e.npz").embed(rows, encode)  # read back from disk, no new calls
     assert calls == [3]
     assert np.array_equal(cold, warm)
+
+
+def test_embedding_cache_keys_embeddings_by_encoder(tmp_path: Path) -> None:
+    rows = [Row("1", prompt_view([{"role": "user", "content": "alpha"}]), "s")]
+    calls: list[str] = []
+
+    def encode(batch: list[str]) -> np.ndarray:
+        calls.extend(batch)
+        return vectors([Row("x", prompt_view([{"role": "user", "content": t}]), "s") for t in batch])
+
+    EmbeddingCache(tmp_path / "e.npz").embed(rows, encode)
+    EmbeddingCache(tmp_path / "e.npz", encoder="abc123").embed(rows, encode)  # tuned layers: not the same vector
+    EmbeddingCache(tmp_path / "e.npz", encoder="abc123").embed(rows, encode)
+    assert calls == ["alpha", "alpha"]

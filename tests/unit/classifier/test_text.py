@@ -11,7 +11,7 @@ from router.classifier.text import (
 )
 
 
-def test_view_takes_the_system_head_and_the_last_user_turn() -> None:
+def test_view_takes_the_system_head_the_last_user_turn_and_the_one_before_as_context() -> None:
     view = prompt_view(
         [
             {"role": "system", "content": "S" * 1000},
@@ -21,8 +21,29 @@ def test_view_takes_the_system_head_and_the_last_user_turn() -> None:
         ]
     )
     assert view.user == "last"
-    assert view.text == "S" * 300 + "\nlast"
-    assert view.embed_text == "S" * 80 + "\nlast"
+    assert view.context == "first"  # the user turn before, not the assistant's answer
+    assert view.text == "S" * 300 + "\nlast\n« first »"
+    assert view.embed_text == "S" * 80 + "\nlast\n« first »"
+
+
+def test_single_turn_requests_have_no_context() -> None:
+    view = prompt_view([{"role": "system", "content": "S"}, {"role": "user", "content": "only"}])
+    assert view.context == ""
+    assert view.embed_text == "S\nonly"
+
+
+def test_a_follow_up_is_read_beside_the_turn_it_follows() -> None:
+    """'another one' means nothing alone; beside the first turn it is a limerick request."""
+    view = prompt_view(
+        [
+            {"role": "user", "content": "Write a limerick about a cat. " + "x" * 1000},
+            {"role": "assistant", "content": "There once was a cat..."},
+            {"role": "user", "content": "another one"},
+        ]
+    )
+    assert view.embed_text.startswith("another one\n« Write a limerick about a cat.")
+    assert len(view.context) == 300  # only its head
+    assert structure(view)[STRUCTURE_NAMES.index("has_passage")] == 1.0  # a document pasted earlier counts
 
 
 def test_long_user_turns_keep_head_and_tail() -> None:
