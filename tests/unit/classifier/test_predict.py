@@ -34,3 +34,17 @@ def test_build_averages_examples_into_a_unit_centroid() -> None:
     assert built.names == ("t",)
     assert np.linalg.norm(built.centroids[0]) == pytest.approx(1, abs=1e-5)
     assert CustomTasks.build({}, lambda texts: vectors).names == ()
+
+
+def test_heads_fitted_on_another_encoder_are_refused_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tuned layers change every embedding: a heads file from another encoder must not serve quietly."""
+    from dataclasses import replace
+
+    from router.classifier.predict import ClassifierModel
+
+    shipped = Heads.load()
+    monkeypatch.setattr(
+        Heads, "load", classmethod(lambda cls: replace(shipped, meta={**shipped.meta, "encoder": "0ther"}))
+    )
+    with pytest.raises(ValueError, match=r"fitted on encoder 0ther, but the encoder loaded is \w+; retrain"):
+        ClassifierModel.load()
