@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 
 from router.tenancy.keys import hash_key
 from tests.integration.conftest import Proc, free_port, spawner, wait_http
+from tests.integration.metered import POOL_POLICY
 from tests.redis_servers import PrivateRedis
 from tests.tcp_delay import DelayProxy
 
@@ -37,24 +38,13 @@ FAULT_AT_S = 0.7
 TIMEOUT_MS = 300
 KEY, ADMIN = "sk-router-acme", "sk-router-admin"
 KEYS = f"acme:{hash_key(KEY)},ops:{hash_key(ADMIN)}:admin"
-POLICY = """
-version: 1
-clusters:
-  pool:
-    kind: vllm
-    endpoints: ["http://127.0.0.1:{pool}/v1"]
-    model: small-model
-    cost: {{usd_per_gpu_hour: 3600, input_tokens_per_second: 1000, output_tokens_per_second: 1000}}
-    circuit_breaker: {{max_in_flight: 1000}}
-models:
-  chat: {{cluster: pool}}
-auth: {{anonymous: false}}
-costs: {{baseline_model: openai/gpt-4o, baseline_price: {{input_usd_per_mtok: 2500, output_usd_per_mtok: 10000}}}}
-budgets:
-  - {{name: daily, tenant: '*', usd_per_day: 100000, on_state_unavailable: {mode}}}
+POLICY = (
+    POOL_POLICY
+    + """  - {{name: daily, tenant: '*', usd_per_day: 100000, on_state_unavailable: {mode}}}
   - {{name: rate, tenant: '*', requests_per_minute: 1000000, tokens_per_minute: 100000000,
      on_state_unavailable: {mode}}}
 """
+)
 FAULTS = ("killed", "restarted empty", "frozen < timeout", "frozen > timeout", "slow network")
 
 

@@ -15,28 +15,14 @@ import pytest
 
 from router.tenancy.keys import hash_key
 from tests.integration.conftest import Proc, Spawn, free_port, wait_http
+from tests.integration.metered import POOL_POLICY
 from tests.redis_servers import SHARED_URL, PrivateRedis
 
 pytestmark = pytest.mark.integration
 
 # $1 a second of GPU over 1000 tokens a second: every token costs $0.001. A request of about 7 prompt and
 # 16 completion tokens costs about $0.023 and reserves $0.033 (a high prompt estimate plus max_tokens).
-POLICY = """
-version: 1
-clusters:
-  pool:
-    kind: vllm
-    endpoints: ["http://127.0.0.1:{pool}/v1"]
-    model: small-model
-    cost: {{usd_per_gpu_hour: 3600, input_tokens_per_second: 1000, output_tokens_per_second: 1000}}
-    circuit_breaker: {{max_in_flight: 1000}}
-models:
-  chat: {{cluster: pool}}
-auth: {{anonymous: false}}
-costs: {{baseline_model: openai/gpt-4o, baseline_price: {{input_usd_per_mtok: 2500, output_usd_per_mtok: 10000}}}}
-budgets:
-{budgets}
-"""
+POLICY = POOL_POLICY + "{budgets}\n"
 KEY, OTHER, ADMIN = "sk-router-acme", "sk-router-strict", "sk-router-admin"
 KEYS = f"acme:{hash_key(KEY)},strict:{hash_key(OTHER)},ops:{hash_key(ADMIN)}:admin"
 
