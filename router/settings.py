@@ -75,6 +75,13 @@ class Settings(BaseModel):
     reload_interval_s: float = Field(
         2.0, ge=0, le=3600, description="Seconds between policy file change checks (0: only on SIGHUP)."
     )
+    economics_interval_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds between reads of the shared ledger into the pool economics gauges "
+        "(router_pool_*, router_route_*_usd_per_1k_tokens).",
+    )
     drain_timeout_s: float = Field(30.0, ge=0, le=3600, description="Seconds to let streams finish on shutdown.")
     classifier: bool = Field(
         True,

@@ -92,6 +92,7 @@ class RequestOutcome:
     route: str = ""
     cluster: str = ""
     endpoint: str = ""  # of the attempt that answered
+    tier: str | None = None  # that endpoint's capacity tier (self-hosted pools): it prices the answer
     upstream_model: str = ""
     reason: str = ""
     status: int = 0

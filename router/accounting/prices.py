@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from router.accounting.costs import Prices
@@ -35,6 +35,15 @@ def litellm_prices(litellm: Any, model: str) -> Prices | None:
 class PriceBook:
     clusters: Mapping[str, Prices]
     baseline: Prices
+    tiers: Mapping[tuple[str, str], Prices] = field(default_factory=dict)  # (pool, tier) of tiered pools
+
+    def of(self, cluster: str, tier: str | None = None) -> Prices | None:
+        """The prices of an answer from ``cluster`` (on an endpoint of ``tier``, when the pool has tiers)."""
+        if tier is not None:
+            found = self.tiers.get((cluster, tier))
+            if found is not None:
+                return found
+        return self.clusters.get(cluster)
 
 
 def price_book(policy: Policy) -> PriceBook:
@@ -48,9 +57,15 @@ def price_book(policy: Policy) -> PriceBook:
         return litellm_prices(litellm, model)
 
     out: dict[str, Prices] = {}
+    tiers: dict[tuple[str, str], Prices] = {}
     for name, cfg in policy.clusters.items():
         if isinstance(cfg, VllmCluster):
             out[name] = Prices.self_hosted(cfg.cost)
+            for spec in cfg.endpoint_specs():
+                if spec.usd_per_gpu_hour is not None and spec.tier is not None:
+                    tiers[(name, spec.tier)] = Prices.self_hosted(
+                        cfg.cost.model_copy(update={"usd_per_gpu_hour": spec.usd_per_gpu_hour})
+                    )
             continue
         assert isinstance(cfg, FrontierCluster)
         found = Prices.per_million(cfg.price) if cfg.price is not None else known(cfg.model)
@@ -78,4 +93,4 @@ def price_book(policy: Policy) -> PriceBook:
     if issues:
         raise PolicyError(issues)
     assert baseline is not None
-    return PriceBook(out, baseline)
+    return PriceBook(out, baseline, tiers)

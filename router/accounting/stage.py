@@ -174,13 +174,15 @@ class Accounting:
         cluster: str | None,
         usage: Usage | None,
         cache_hit: bool = False,
+        tier: str | None = None,
     ) -> Costed | None:
         """Cost the answer and count it, or (``usage`` None: nobody answered) release the reservation."""
         cluster = cluster or "none"
         costed = None
         if usage is not None:
             book = serving.prices
-            cost = book.clusters[cluster].cost(usage) if not cache_hit and cluster in book.clusters else 0.0
+            prices = None if cache_hit else book.of(cluster, tier)
+            cost = prices.cost(usage) if prices is not None else 0.0
             costed = Costed(cost, book.baseline.cost(usage))
         if reservation is not None:
             tokens = usage.total_tokens if usage is not None else 0

@@ -61,6 +61,20 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capacity(args: argparse.Namespace) -> int:
+    import json
+    import urllib.parse
+
+    from router.accounting.capacity import render
+
+    query = urllib.parse.urlencode({"days": args.days, "target_utilisation": args.target_utilisation})
+    doc = _admin_get(args, "/v1/admin/capacity?" + query)
+    if not isinstance(doc, dict):
+        return 1
+    print(json.dumps(doc, indent=2) if args.json else render(doc))
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     """The budgets' invariant; exit status 1 when any counter differs (for cron and CI)."""
     import json
@@ -123,6 +137,13 @@ def add_admin_commands(sub: Any) -> None:
         help="check the budgets instead: every counter = settled use + open leases (and the ledger); exit 1 if not",
     )
     us.set_defaults(func=cmd_usage)
+    cap = sub.add_parser(
+        "capacity", help="replicas each pool needs and the break-even volume against its frontier fallback"
+    )
+    _admin_args(cap)
+    cap.add_argument("--days", type=int, default=1, help="days of hourly ledger to read (1-31)")
+    cap.add_argument("--target-utilisation", type=float, default=0.7, help="busy share to size pools for (0-1]")
+    cap.set_defaults(func=cmd_capacity)
     keys = sub.add_parser("keys", help="API keys: make one, or hash one")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     kn = ksub.add_parser("new", help="make a key; prints it once, and its keys-file entry")

@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 
+from router.accounting import economics_live
 from router.accounting.prices import price_book
 from router.admin import reload
 from router.classifier import startup
@@ -87,6 +88,7 @@ def create_app(
         app.router.add_get("/v1/admin/clusters", handlers.admin_clusters)
         app.router.add_get("/v1/admin/usage", handlers.admin_usage)
         app.router.add_get("/v1/admin/usage/verify", handlers.admin_usage_verify)
+        app.router.add_get("/v1/admin/capacity", handlers.admin_capacity)
         app.router.add_get("/metrics", handlers.metrics)
     return app
 
@@ -129,9 +131,16 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("state store: in memory (this process only; set ROUTER_REDIS_URL to share it)")
     accounting = app[ACCOUNTING]
     task = asyncio.create_task(accounting.run(), name="ledger-flush")
+    econ = asyncio.create_task(
+        economics_live.watch(
+            lambda: state.store, lambda: state.serving.policy, state.metrics.economics.publish, s.economics_interval_s
+        ),
+        name="economics",
+    )
     try:
         yield
     finally:
+        econ.cancel()
         task.cancel()
         await accounting.flush()
         await state.store.close()
@@ -175,7 +184,7 @@ async def _health_ctx(app: web.Application) -> AsyncIterator[None]:
     """Active health checks and ``/metrics`` scrapes of every vLLM endpoint, on each cluster's intervals."""
     state = app[STATE]
     assert state.session is not None
-    checker = health.HealthChecker(state.session)
+    checker = health.HealthChecker(state.session, served=app[ACCOUNTING].ledger.add_served)
     await checker.check_all(state.serving.upstreams)
     task = asyncio.create_task(checker.run(lambda: state.serving.upstreams), name="health-checks")
     yield

@@ -8,7 +8,8 @@ import time
 import orjson
 from aiohttp import web
 
-from router.accounting import usage, verify
+from router.accounting import capacity, economics, usage, verify, windows
+from router.accounting.ledger import served_label
 from router.admin.clusters import status
 from router.api.chat import ChatRequest, parse_chat_request
 from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
@@ -146,10 +147,25 @@ async def admin_usage(request: web.Request) -> web.Response:
     days = usage.days_for(q.get("window", "day"), q.get("date"), time.time())
     group_by = usage.group_keys(q.get("group_by"))
     await request.app[ACCOUNTING].flush()  # this replica's latest requests too
-    ledgers = await request.app[STATE].store.ledger(days)
-    doc = usage.report(ledgers, group_by)
+    store, now = request.app[STATE].store, time.time()
+    ledgers = await store.ledger(days)
+    served = await store.ledger([served_label(h) for d in days for h in windows.hours_of(d)])
+    econ = economics.economics(request.app[STATE].serving.policy, ledgers, served, windows.covered_s(days, now))
+    doc = usage.report(ledgers, group_by, econ)
     doc.update(window=q.get("window", "day"), days=[days[0], days[-1]])
     return _json(doc)
+
+
+async def admin_capacity(request: web.Request) -> web.Response:
+    """Replicas needed per pool and break-even volumes against the frontier, from the last days' ledger."""
+    days, target = capacity.parameters(request.query.get("days"), request.query.get("target_utilisation"))
+    await request.app[ACCOUNTING].flush()
+    store, serving = request.app[STATE].store, request.app[STATE].serving
+    hours = [w.label for w in windows.hours_back(time.time(), days * 24)]
+    ledgers = await store.ledger(hours)
+    served = await store.ledger([served_label(h) for h in hours])
+    by_hour = {h: served[served_label(h)] for h in hours}
+    return _json(capacity.plan(serving.policy, serving.prices, hours, ledgers, by_hour, target))
 
 
 async def admin_usage_verify(request: web.Request) -> web.Response:

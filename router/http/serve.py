@@ -45,6 +45,7 @@ def create_admin_app(app: web.Application) -> web.Application:
     admin.router.add_get("/v1/admin/clusters", handlers.admin_clusters)
     admin.router.add_get("/v1/admin/usage", handlers.admin_usage)
     admin.router.add_get("/v1/admin/usage/verify", handlers.admin_usage_verify)
+    admin.router.add_get("/v1/admin/capacity", handlers.admin_capacity)
     return admin
 
 

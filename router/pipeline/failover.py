@@ -229,6 +229,7 @@ class Failover:
             finally:
                 lease.done()
             outcome.cluster, outcome.endpoint = name, step.endpoint.label
+            outcome.tier = step.endpoint.tier_name
             return result
 
     @staticmethod

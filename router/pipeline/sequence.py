@@ -116,7 +116,12 @@ class Pipeline:
             raise
         if isinstance(result, Completion):
             usage = result.usage or Usage()
-            _costed(outcome, await acc.settle(serving, principal, reservation, outcome.route, outcome.cluster, usage))
+            _costed(
+                outcome,
+                await acc.settle(
+                    serving, principal, reservation, outcome.route, outcome.cluster, usage, tier=outcome.tier
+                ),
+            )
             if cache_key is not None:
                 await acc.cache.put(policy.cache, cache_key, result, outcome.cluster or "none", outcome.upstream_model)
             return result
@@ -175,12 +180,17 @@ class Pipeline:
             # Headers went out with the first byte; a stream's cost is known only at its end. SSE comments
             # are ignored by OpenAI SDKs and EventSource alike. The cluster is the one that answered last:
             # a rescued stream may have moved on from the one it opened on.
-            prices = serving.prices.clusters.get(outcome.cluster or "")
+            prices = serving.prices.of(outcome.cluster or "", outcome.tier)
             cost = {"cost_usd": prices.cost(usage) if prices else 0.0, "baseline_cost_usd": baseline.cost(usage)}
             return b": router-cost " + orjson.dumps(cost) + b"\n\n"
 
         async def finish(usage: Usage) -> None:
-            _costed(outcome, await acc.settle(serving, principal, reservation, outcome.route, outcome.cluster, usage))
+            _costed(
+                outcome,
+                await acc.settle(
+                    serving, principal, reservation, outcome.route, outcome.cluster, usage, tier=outcome.tier
+                ),
+            )
 
         return StreamTail(usage_of, before_done, finish)
 

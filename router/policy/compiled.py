@@ -69,11 +69,12 @@ class Policy:
         return own if own is not None else self.costs.default_max_tokens
 
     def route_decision(self, name: str) -> Decision | None:
-        """The decision a route named ``name`` gives (a rule's, an alias default's, the low-confidence one)."""
+        """The decision a route named ``name`` gives (a rule's, an alias default's, the low-confidence one,
+        a pinned alias's ``model:<alias>``)."""
         for rule in self.routes:
             if rule.route.name == name:
                 return rule.decision
-        for d in (*self.defaults.values(), self.low_confidence):
+        for d in (*self.defaults.values(), self.low_confidence, *self.pinned.values()):
             if d is not None and d.route == name:
                 return d
         return None

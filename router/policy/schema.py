@@ -18,6 +18,7 @@ from router.policy.schema_backoff import Cooldown
 from router.policy.schema_base import EMULATED, NAME, _Strict
 from router.policy.schema_clusters import Cluster, FrontierCluster, VllmCluster, requires_output_cap
 from router.policy.schema_limits import RequestLimits
+from router.policy.schema_prices import Price, SelfHostedCost
 from router.policy.schema_sticky import Stickiness
 from router.policy.schema_upstream import (
     CircuitBreaker,
@@ -26,8 +27,6 @@ from router.policy.schema_upstream import (
     LatencyBudget,
     LoadBalancing,
     OutlierDetection,
-    Price,
-    SelfHostedCost,
     Timeouts,
 )
 

@@ -7,7 +7,7 @@ from typing import Literal, Self
 from pydantic import Field, StrictBool, model_validator
 
 from router.policy.schema_base import NAME, _Strict
-from router.policy.schema_upstream import Price
+from router.policy.schema_prices import Price
 
 
 class Auth(_Strict):

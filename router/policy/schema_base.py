@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
 EMULATED = "emulated"
+DEFAULT_TIER = "default"  # the tier of endpoints that name none
 
 
 class _Strict(BaseModel):

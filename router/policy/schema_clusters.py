@@ -10,15 +10,14 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, StrictBool, field_validator, model_validator
 
 from router.policy.schema_backoff import Cooldown, Retry
-from router.policy.schema_base import EMULATED, _Strict
+from router.policy.schema_base import DEFAULT_TIER, EMULATED, _Strict
+from router.policy.schema_prices import Price, SelfHostedCost
 from router.policy.schema_upstream import (
     CircuitBreaker,
     EndpointSpec,
     HealthCheck,
     LoadBalancing,
     OutlierDetection,
-    Price,
-    SelfHostedCost,
     Timeouts,
     _split_endpoints,
 )
@@ -117,6 +116,30 @@ class VllmCluster(_Strict):
                 if unknown:
                     raise ValueError(f"endpoint {item.url!r} serves adapters the cluster does not list: {unknown}")
         return self
+
+    @model_validator(mode="after")
+    def _tier_prices(self) -> Self:
+        prices: dict[str, float] = {}
+        for spec in self.endpoint_specs():
+            tier, price = spec.tier or DEFAULT_TIER, spec.usd_per_gpu_hour or self.cost.usd_per_gpu_hour
+            if prices.setdefault(tier, price) != price:
+                raise ValueError(
+                    f"tier {tier!r} has two prices ({prices[tier]} and {price} per GPU-hour): "
+                    "give each price a tier of its own"
+                )
+        return self
+
+    def tiers(self) -> list[str]:
+        """The cluster's tiers, cheapest first (equal prices: in the order the endpoints list them)."""
+        seen: dict[str, float] = {}
+        for spec in self.endpoint_specs():
+            seen.setdefault(spec.tier or DEFAULT_TIER, spec.usd_per_gpu_hour or self.cost.usd_per_gpu_hour)
+        return sorted(seen, key=lambda t: seen[t])  # stable: equal prices keep their order
+
+    def tier_of(self, spec: EndpointSpec) -> tuple[int, str]:
+        """An endpoint's tier: its rank (0: the cheapest) and name."""
+        name = spec.tier or DEFAULT_TIER
+        return self.tiers().index(name), name
 
     def endpoint_specs(self) -> list[EndpointSpec]:
         """Every endpoint as a spec, its adapters filled in."""

@@ -184,6 +184,22 @@ class LoadBalancing(_Strict):
         "without one the same system prompt and first two messages. The endpoint is chosen by rendezvous "
         "hashing, so every proxy replica picks the same one without talking to the others.",
     )
+    overprovisioning_factor: float = Field(
+        1.4,
+        ge=1,
+        le=100,
+        description="Endpoint tiers (Envoy's priority levels): a tier takes min(1, its healthy share × this) "
+        "of the traffic and the rest spills to the next tier, so a tier that has lost few endpoints keeps "
+        "all of it. A healthy endpoint is one that is up, not ejected and not full.",
+    )
+    endpoint_capacity: float | None = Field(
+        None,
+        gt=0,
+        le=100_000,
+        description="An endpoint whose load (its outstanding requests, see `policy`) reaches this is full: "
+        "its tier's share spills to the next tier. Unset: endpoints are never full (only the cluster's "
+        "`circuit_breaker` limits concurrency).",
+    )
     affinity_slack: float = Field(
         4.0,
         ge=0,
@@ -199,6 +215,20 @@ class EndpointSpec(_Strict):
     url: str = Field(description="Required. Base URL ending in `/v1`, or `emulated`.")
     adapters: list[str] | None = Field(
         None, description="LoRA adapters this replica serves; unset: every adapter the cluster lists."
+    )
+    tier: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Capacity tier (for example `spot`, `on-demand`, `reserved`). Balancing fills the "
+        "cheapest tier first and spills to the next as a tier's endpoints go down, are ejected or are full "
+        "(`load_balancing.overprovisioning_factor`, `endpoint_capacity`). Unset: the tier `default`.",
+    )
+    usd_per_gpu_hour: float | None = Field(
+        None,
+        gt=0,
+        le=10_000,
+        description="This replica's price per GPU-hour (a spot price, a reservation); unset: the cluster's "
+        "`cost.usd_per_gpu_hour`. Endpoints of one tier share one price; tiers are filled cheapest first.",
     )
 
 
@@ -246,32 +276,3 @@ def _split_endpoints(value: object) -> object:
                 out.append(item)
         return out
     return value
-
-
-class Price(_Strict):
-    """A price per million tokens, in US dollars."""
-
-    input_usd_per_mtok: float = Field(ge=0, le=100_000, description="Required. Dollars per million prompt tokens.")
-    output_usd_per_mtok: float = Field(ge=0, le=100_000, description="Required. Dollars per million generated tokens.")
-
-
-class SelfHostedCost(_Strict):
-    """What a vLLM pool's tokens cost: GPU time divided by throughput at good utilisation."""
-
-    usd_per_gpu_hour: float = Field(2.5, gt=0, le=10_000, description="Dollars per GPU-hour (rented or amortised).")
-    gpus_per_replica: int = Field(1, ge=1, le=1024, description="GPUs behind one endpoint.")
-    input_tokens_per_second: float = Field(
-        100_000.0,
-        gt=0,
-        le=1e9,
-        description="Prompt tokens one replica prefills per second at good utilisation (measure yours: "
-        "vLLM's `vllm:prompt_tokens` rate at a busy hour).",
-    )
-    output_tokens_per_second: float = Field(
-        20_000.0,
-        gt=0,
-        le=1e9,
-        description="Tokens one replica generates per second across its batch at good utilisation "
-        "(`vllm:generation_tokens` rate). The defaults are an 8B model on one H100: about 3.5 cents per "
-        "million generated tokens.",
-    )

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from router.telemetry import names as n
+from router.telemetry.economics import EconomicsGauges
 from router.telemetry.gauges import ClusterGauges, LiveGauges
 from router.types import Usage
 
@@ -55,6 +56,8 @@ class Metrics:
         self.in_flight = Gauge(n.M_IN_FLIGHT, "Chat requests being served now.", registry=r)
         self._live = LiveGauges()
         r.register(self._live)
+        self.economics = EconomicsGauges()
+        r.register(self.economics)
         self.ejections = Counter(
             n.M_EJECTIONS,
             "Endpoints ejected (outlier detection) or put in cooldown, by reason (the failure that did it).",

@@ -103,6 +103,17 @@ M_CLUSTER_LATENCY: Final = "router_cluster_latency_estimate_seconds"  # {cluster
 M_COST: Final = "router_cost_usd"  # {tenant,route,cluster} counter -> router_cost_usd_total
 M_BASELINE_COST: Final = "router_baseline_cost_usd"  # {tenant,route}: the same tokens on the reference model
 M_SAVINGS: Final = "router_savings_usd"  # {tenant,route}: baseline minus cost
+# Pool economics over the window (router.accounting.economics), the same on every replica.
+M_ECON_WINDOW: Final = "router_economics_window_seconds"
+M_POOL_UTILISATION: Final = "router_pool_utilisation_ratio"  # {cluster,source=router|vllm}
+M_POOL_EFFECTIVE_MTOK: Final = "router_pool_effective_usd_per_mtok"  # {cluster,direction}
+M_POOL_EFFECTIVE_1K: Final = "router_pool_effective_usd_per_1k_tokens"  # {cluster}
+M_POOL_BASELINE_1K: Final = "router_pool_baseline_usd_per_1k_tokens"  # {cluster}
+M_POOL_FIXED_HOURLY: Final = "router_pool_fixed_usd_per_hour"  # {cluster}
+M_POOL_IDLE_HOURLY: Final = "router_pool_idle_usd_per_hour"  # {cluster}
+M_POOL_TOKENS_HOURLY: Final = "router_pool_tokens_per_hour"  # {cluster,direction,source}
+M_ROUTE_EFFECTIVE_1K: Final = "router_route_effective_usd_per_1k_tokens"  # {route}
+M_ROUTE_BASELINE_1K: Final = "router_route_baseline_usd_per_1k_tokens"  # {route}
 M_BUDGET_EXHAUSTED: Final = "router_budget_exhausted"  # {budget,action=deny|downgrade|unavailable}
 M_BUDGET_CHECK: Final = "router_budget_check_duration_seconds"
 M_BUDGET_DIFFERENCE: Final = "router_budget_invariant_difference"  # {limit}: counters - settled - open leases

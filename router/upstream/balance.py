@@ -66,5 +66,28 @@ def pick(
     return two_choices(scores, rng), False
 
 
+def tier_shares(healthy: Sequence[float], factor: float) -> list[float]:
+    """Envoy's priority load: tier by tier, cheapest first, each takes min(what is left, its healthy share
+    × ``factor``); when the tiers together are under 100 % healthy the shares are scaled up to add to 1.
+    All zero when no tier has a healthy endpoint."""
+    left, out = 1.0, []
+    for h in healthy:
+        share = min(left, min(1.0, h * factor))
+        out.append(share)
+        left -= share
+    total = sum(out)
+    return [x / total for x in out] if total > 0 else out
+
+
+def pick_tier(shares: Sequence[float], rng: random.Random) -> int:
+    """A tier drawn by its share (the first with a share when rounding leaves a gap)."""
+    x, acc = rng.random(), 0.0
+    for i, share in enumerate(shares):
+        acc += share
+        if x < acc:
+            return i
+    return max(range(len(shares)), key=lambda i: shares[i] > 0)
+
+
 def round_robin(n: int, start: int) -> int:
     return start % n if n else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from router.policy.schema_base import DEFAULT_TIER
 from router.redaction import redact_url
 from router.upstream.balance import Load
 from router.upstream.outlier import OutlierState
@@ -20,6 +21,9 @@ class Scraped:
     waiting: float | None = None
     kv: float | None = None
     at: float = 0.0  # monotonic time of the scrape; 0: never
+    # vLLM's token counters at the last scrape (None: not on its page), to count what was served between two.
+    prompt_tokens: float | None = None
+    generation_tokens: float | None = None
 
 
 @dataclass
@@ -29,6 +33,8 @@ class Endpoint:
     port: int
     adapters: frozenset[str] = frozenset()
     emulated: bool = False
+    tier: int = 0  # rank of its tier in the cluster, cheapest first
+    tier_name: str = DEFAULT_TIER
     healthy: bool = True  # the active health checks' verdict
     check_failures: int = 0  # consecutive failed probes
     check_successes: int = 0
@@ -50,10 +56,17 @@ class Endpoint:
         return message.replace(self.url, self.label) if self.url != self.label else message
 
     @classmethod
-    def parse(cls, url: str, adapters: frozenset[str] = frozenset(), emulated: bool = False) -> Endpoint:
+    def parse(
+        cls,
+        url: str,
+        adapters: frozenset[str] = frozenset(),
+        emulated: bool = False,
+        tier: tuple[int, str] = (0, DEFAULT_TIER),
+    ) -> Endpoint:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        return cls(url=url, host=parts.hostname or "", port=port, adapters=adapters, emulated=emulated)
+        host = parts.hostname or ""
+        return cls(url, host, port, adapters, emulated, tier=tier[0], tier_name=tier[1])
 
     def available(self, now: float) -> bool:
         return self.healthy and not self.outlier.ejected(now)

@@ -74,7 +74,26 @@ def apply_probe(
             log.warning("endpoint %s of cluster %s is DOWN (health check)", endpoint.label, cluster)
 
 
-async def scrape(session: aiohttp.ClientSession, endpoint: Endpoint, hc: HealthCheck, now: Callable[[], float]) -> None:
+Served = Callable[[int, int], None]  # prompt and generation tokens a scrape found processed since the last
+
+
+def counted(before: float | None, now: float | None, first: bool = False) -> int:
+    """A counter's increase between two scrapes: none at the first scrape (it only sets the mark); all of
+    it when it was not on the page before (a new series starts at 0) or went back (the engine restarted)."""
+    if now is None or first:
+        return 0
+    if before is None:
+        return int(now)
+    return int(now - before) if now >= before else int(now)
+
+
+async def scrape(
+    session: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    hc: HealthCheck,
+    now: Callable[[], float],
+    served: Served | None = None,
+) -> None:
     try:
         timeout = aiohttp.ClientTimeout(total=hc.timeout_s)
         async with session.get(root_url(endpoint, hc.metrics_path), timeout=timeout) as resp:
@@ -85,13 +104,22 @@ async def scrape(session: aiohttp.ClientSession, endpoint: Endpoint, hc: HealthC
         return
     load = vllm_load(page)
     s = endpoint.scraped
+    if served is not None:
+        first = s.at == 0
+        served(
+            counted(s.prompt_tokens, load.prompt_tokens, first),
+            counted(s.generation_tokens, load.generation_tokens, first),
+        )
     s.running, s.waiting, s.kv, s.at = load.running, load.waiting, load.kv, now()
+    s.prompt_tokens, s.generation_tokens = load.prompt_tokens, load.generation_tokens
 
 
 @dataclass
 class HealthChecker:
     session: aiohttp.ClientSession
     clock: Callable[[], float] = time.monotonic
+    # Told, per cluster, the tokens its replicas' own counters say they processed (the ledger's cross-check).
+    served: Callable[[str, int, int], None] | None = None
     _next: dict[tuple[str, str, str], float] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _busy: set[tuple[str, str, str]] = field(default_factory=set)
@@ -108,7 +136,7 @@ class HealthChecker:
                 if hc.enabled:
                     jobs.append(self._health(c, e, hc, first=True))
                 if hc.metrics_interval_s:
-                    jobs.append(scrape(self.session, e, hc, self.clock))
+                    jobs.append(scrape(self.session, e, hc, self.clock, self._served(c.name)))
         await asyncio.gather(*jobs)
 
     def tick(self, upstreams: Upstreams) -> None:
@@ -121,7 +149,13 @@ class HealthChecker:
                 if hc.enabled and self._due(("health", c.name, e.url), now, hc.interval_s):
                     self._run(("health", c.name, e.url), self._health(c, e, hc))
                 if hc.metrics_interval_s and self._due(("metrics", c.name, e.url), now, hc.metrics_interval_s):
-                    self._run(("metrics", c.name, e.url), scrape(self.session, e, hc, self.clock))
+                    self._run(("metrics", c.name, e.url), scrape(self.session, e, hc, self.clock, self._served(c.name)))
+
+    def _served(self, cluster: str) -> Served | None:
+        sink = self.served
+        if sink is None:
+            return None
+        return lambda prompt, generation: sink(cluster, prompt, generation)
 
     def _due(self, key: tuple[str, str, str], now: float, interval: float) -> bool:
         """Whether a probe is due (and none of the same kind for the endpoint is still running)."""

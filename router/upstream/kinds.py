@@ -56,6 +56,9 @@ class PoolCluster(ClusterRuntime):
 
     def choose(self, endpoints: list[Endpoint], affinity: bytes | None) -> Pick:
         lb = self.config.load_balancing
+        endpoints = self.tier_of(endpoints)
+        if len(endpoints) == 1:
+            return Pick(endpoints[0])
         if lb.policy == "round_robin" and affinity is None:
             self._next += 1
             return Pick(endpoints[balance.round_robin(len(endpoints), self._next)])
@@ -63,6 +66,30 @@ class PoolCluster(ClusterRuntime):
         scores = [balance.score(e.load(now, interval), lb.waiting_weight, lb.kv_cache_weight) for e in endpoints]
         i, by_affinity = balance.pick(scores, [e.url for e in endpoints], self.rng, affinity, lb.affinity_slack)
         return Pick(endpoints[i], by_affinity)
+
+    def tier_of(self, endpoints: list[Endpoint]) -> list[Endpoint]:
+        """The candidates of one tier, drawn by Envoy's priority load: a tier's healthy share is its
+        candidates that are not full over all its endpoints (down, ejected, tried or full ones count
+        against it). Every candidate when the cluster has one tier, or when every candidate is full."""
+        last = max(e.tier for e in self.endpoints)
+        if last == 0:
+            return endpoints
+        lb = self.config.load_balancing
+        now, interval = self.clock(), self.config.health_check.metrics_interval_s
+        sizes = [0] * (last + 1)
+        for e in self.endpoints:
+            sizes[e.tier] += 1
+        free = [[] for _ in sizes]  # type: list[list[Endpoint]]
+        for e in endpoints:
+            load = balance.score(e.load(now, interval), lb.waiting_weight, lb.kv_cache_weight)
+            if lb.endpoint_capacity is None or load < lb.endpoint_capacity:
+                free[e.tier].append(e)
+        shares = balance.tier_shares(
+            [len(f) / n if n else 0.0 for f, n in zip(free, sizes, strict=True)], lb.overprovisioning_factor
+        )
+        if not any(shares):
+            return endpoints
+        return free[balance.pick_tier(shares, self.rng)]
 
     def count_failure(self, endpoint: Endpoint, exc: AttemptFailed, now: float) -> Ejection | None:
         ejected = sum(e.outlier.ejected(now) for e in self.endpoints)

@@ -129,12 +129,12 @@ def _vllm_runtime(
             url = next(emulated_urls, None)
             if url is None:
                 continue
-            endpoint = Endpoint.parse(url, adapters, emulated=True)
+            endpoint = Endpoint.parse(url, adapters, emulated=True, tier=cfg.tier_of(spec))
         else:
-            endpoint = Endpoint.parse(spec.url, adapters)
+            endpoint = Endpoint.parse(spec.url, adapters, tier=cfg.tier_of(spec))
         same = known.get(endpoint.url)
         if same is not None:  # the same replica: keep its health, ejections and in-flight count
-            same.adapters = adapters
+            same.adapters, same.tier, same.tier_name = adapters, endpoint.tier, endpoint.tier_name
             endpoint = same
         endpoints.append(endpoint)
     reason = None

@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,12 +198,17 @@ class Stack:
     proxy: int = field(default_factory=free_port)
     procs: dict[int, Proc] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    tiers: bool = False  # replicas 0 and 1 on spot capacity, 2 on demand
 
     def start_emulator(self, port: int, model: str) -> None:
         args = ["emulate", "--port", str(port), "--model", model, "--latency-ms", "40", "--ttft-ms", "20"]
         proc = self.spawn(*args, "--tokens-per-second", "400")
         wait_http(f"http://127.0.0.1:{port}/health", proc)
         self.procs[port] = proc
+
+    def start_emulators(self, ports: Sequence[int]) -> None:
+        for port in ports:
+            self.start_emulator(port, "small-model")
 
     def kill(self, port: int) -> None:
         proc = self.procs.pop(port)
@@ -215,6 +220,11 @@ class Stack:
             self.start_emulator(port, "small-model")
         self.start_emulator(self.api, "frontier-model")
         endpoints = ", ".join(f'"http://127.0.0.1:{p}/v1"' for p in self.replicas)
+        if self.tiers:
+            tier = ["{tier: spot, usd_per_gpu_hour: 0.9", "{tier: spot, usd_per_gpu_hour: 0.9", "{tier: on-demand"]
+            endpoints = ", ".join(
+                f'{t}, url: "http://127.0.0.1:{p}/v1"}}' for t, p in zip(tier, self.replicas, strict=True)
+            )
         policy = self.tmp / "chaos.yaml"
         policy.write_text(POLICY.format(endpoints=endpoints, api=self.api, limit=POOL_LIMIT))
         proc = self.spawn(
@@ -298,6 +308,47 @@ async def run(stack: Stack, phase_s: float = 3.0) -> list[Phase]:
         await phase("all restarting", phase_s, off(everything_back))
         await phase("recovered", phase_s)
         stack.notes["at the end"] = admin(stack.proxy)["pool"]
+        await load.stop()
+    return phases
+
+
+def attempts_by_endpoint(port: int) -> dict[str, int]:
+    return {e["url"]: e["attempts"] for e in admin(port)["pool"]["endpoints"]}
+
+
+async def run_tiers(stack: Stack, phase_s: float = 2.0) -> list[Phase]:
+    """Spot capacity: the pool's two spot replicas take the traffic while they last; one reclaimed (SIGKILL,
+    requests in flight on it) moves part of it on demand, both gone moves all of it, and their return
+    brings it back. ``stack.notes[phase name]``: attempts per endpoint during each phase."""
+    stack.tiers = True
+    stack.start()
+    spot0, spot1, _ = stack.replicas
+    url = f"http://127.0.0.1:{stack.proxy}/v1/chat/completions"
+    phases: list[Phase] = []
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        load = Load(session, url)
+        load.clients = CLIENTS // 2
+        load.start(CLIENTS // 2)
+        await asyncio.sleep(0.5)
+        for name, fault in (
+            ("spot and on-demand up", None),
+            ("spot replica 0 reclaimed", lambda: stack.kill(spot0)),
+            ("all spot reclaimed", lambda: stack.kill(spot1)),
+            ("spot back", lambda: stack.start_emulators((spot0, spot1))),
+        ):
+            p = Phase(name)
+            load.phase = p
+            if fault is not None:
+                await loop.run_in_executor(None, fault)
+            if name == "spot back":
+                await asyncio.sleep(1.0)  # the health checks see them (interval 0.5 s); then measure
+                p = load.phase = Phase(name)
+            before = await loop.run_in_executor(None, attempts_by_endpoint, stack.proxy)
+            await asyncio.sleep(phase_s)
+            after = await loop.run_in_executor(None, attempts_by_endpoint, stack.proxy)
+            stack.notes[name] = {u: after[u] - before[u] for u in after}
+            phases.append(p)
         await load.stop()
     return phases
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.chaos import CLIENTS, POOL_LIMIT, Phase, Stack, report, run
+from tests.integration.chaos import CLIENTS, POOL_LIMIT, Phase, Stack, report, run, run_tiers
 from tests.integration.conftest import Spawn
 
 pytestmark = pytest.mark.integration
@@ -56,3 +56,24 @@ async def test_faults_under_load(spawn: Spawn, tmp_path: Path) -> None:
     assert nothing.failed["503"] > nothing.failed["502"] + nothing.failed["504"]  # mostly the fast 503
     assert recovered.clusters["pool"] > 0.9 * recovered.ok  # traffic is back on the pool
     assert isinstance(by["steady"], Phase)
+
+
+async def test_spot_tier_first_and_reclaimed_spot_replicas_cost_no_request(spawn: Spawn, tmp_path: Path) -> None:
+    stack = Stack(spawn, tmp_path)
+    phases = await run_tiers(stack)
+    print("\n" + report(phases))
+    spot = [f"http://127.0.0.1:{p}/v1" for p in stack.replicas[:2]]
+    on_demand = f"http://127.0.0.1:{stack.replicas[2]}/v1"
+    for p in phases:
+        assert p.failures == 0, p.row()  # a reclaimed replica is a failed endpoint: retried elsewhere
+        assert p.cut_uncleanly == 0, p.row()
+        assert p.sent > 50, p.row()
+    up, one_gone, all_gone, back = (stack.notes[p.name] for p in phases)
+    assert up[on_demand] == 0, up  # healthy spot takes everything
+    assert sum(up[u] for u in spot) > 50
+    # Spot half gone: 50 % healthy x 1.4 -> about 70 % stays on spot, the rest spills on demand.
+    assert one_gone[on_demand] > 0, one_gone
+    assert one_gone[spot[1]] > one_gone[on_demand], one_gone
+    assert all_gone[on_demand] > 50, all_gone
+    assert all_gone[spot[1]] <= 2 * CLIENTS, all_gone  # only what was in flight as it died, and its retries
+    assert back[on_demand] < 0.1 * sum(back.values()), back  # back on the cheap tier

@@ -48,7 +48,11 @@ def inproc_clusters(policy: Policy, transports: Mapping[str, MockTransport]) -> 
     clusters: dict[str, ClusterRuntime] = {}
     for name, cfg in policy.clusters.items():
         specs = cfg.endpoint_specs() if isinstance(cfg, VllmCluster) else []
-        endpoints = [Endpoint.parse(s.url, frozenset(s.adapters or ())) for s in specs]
+        endpoints = [
+            Endpoint.parse(s.url, frozenset(s.adapters or ()), tier=cfg.tier_of(s))
+            for s in specs
+            if isinstance(cfg, VllmCluster)
+        ]
         endpoints = endpoints or [Endpoint.parse(f"http://{name}.internal/v1")]
         runtime = cluster_runtime(name, cfg, transports[name], endpoints, api_key=None)
         runtime.default_max_tokens = policy.output_cap(name)

@@ -78,3 +78,23 @@ async def test_a_request_is_counted_on_its_reservations_day() -> None:
     ledger.add("t", "r", "pool", Usage(1, 1), Costed(0.001, 0.001), cache_hit=False, day="20261202")
     await ledger.flush()
     assert (await store.ledger(["20261202"]))["20261202"]["t\tr\tpool\trequests"] == 1
+
+
+async def test_answers_are_also_counted_by_the_hour_and_the_pools_counters_by_replica() -> None:
+    from router.accounting.ledger import served_label
+    from router.accounting.windows import hour
+    from router.state.base import SEP
+
+    store = MemoryStore()
+    ledger = Ledger(lambda: store, Ids("proxyA"))
+    ledger.add("t", "r", "pool", Usage(10, 5), Costed(0.001, 0.01), cache_hit=False)
+    ledger.add_served("pool", 700, 70)
+    ledger.add_served("pool", 0, 0)  # nothing served: nothing written
+    await ledger.flush()
+    now = hour(time.time()).label
+    got = await store.ledger([now, served_label(now)])
+    assert got[now][SEP.join(("t", "r", "pool", "input_tokens"))] == 10
+    assert got[served_label(now)] == {
+        SEP.join(("pool", "proxyA", "prompt_tokens")): 700,
+        SEP.join(("pool", "proxyA", "generation_tokens")): 70,
+    }

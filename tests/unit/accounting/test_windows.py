@@ -21,3 +21,16 @@ def test_utc_calendar_windows() -> None:
 def test_days_of_month() -> None:
     assert len(days_of_month("202602")) == 28
     assert days_of_month("202412")[-1] == "20241231"
+
+
+def test_hours_and_the_seconds_a_report_covers() -> None:
+    from router.accounting.windows import covered_s, hour, hours_back, hours_of
+
+    t = ts(2026, 12, 3, 10, 30)
+    assert hour(t).label == "2026120310"
+    assert [w.label for w in hours_back(t, 3)] == ["2026120308", "2026120309", "2026120310"]
+    assert [w.label for w in hours_back(ts(2026, 12, 1, 0, 5), 2)] == ["2026113023", "2026120100"]
+    assert hours_of("20261203")[0] == "2026120300"
+    assert len(hours_of("20261203")) == 24
+    assert covered_s(["20261203"], t) == 10.5 * 3600  # today: up to now
+    assert covered_s(["20261202", "20261203", "20261204"], t) == 86_400 + 10.5 * 3600  # tomorrow: nothing yet

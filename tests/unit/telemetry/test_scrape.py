@@ -59,3 +59,23 @@ def test_the_emulators_page() -> None:
     page = generate_latest(state.registry)
     load = vllm_load(page)
     assert (load.running, load.waiting, load.kv) == reference(page) == (3.0, 4.0, 0.5)
+
+
+def test_token_counters_are_summed_over_models_and_engines() -> None:
+    page = PAGE + (
+        b"# TYPE vllm:prompt_tokens_total counter\n"
+        b'vllm:prompt_tokens_total{engine="0",model_name="m"} 1000.0\n'
+        b'vllm:prompt_tokens_total{engine="0",model_name="m-lora"} 500.0\n'
+        b'vllm:prompt_tokens_created{engine="0",model_name="m"} 1.7e9\n'
+        b"# TYPE vllm:generation_tokens_total counter\n"
+        b'vllm:generation_tokens_total{engine="0",model_name="m"} 42.0\n'
+    )
+    load = vllm_load(page)
+    families = {f.name: f for f in text_string_to_metric_families(page.decode())}
+    expected = [
+        sum(s.value for s in families[n].samples if s.name.endswith("_total"))
+        for n in families
+        if n in ("vllm:prompt_tokens", "vllm:generation_tokens")
+    ]
+    assert (load.prompt_tokens, load.generation_tokens) == tuple(expected) == (1500.0, 42.0)
+    assert vllm_load(PAGE).prompt_tokens is None  # an engine that does not export them

@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,3 +56,24 @@ def test_affinity_holds_until_its_endpoint_is_loaded_beyond_the_slack() -> None:
     assert not by_affinity
     assert chosen != home
     assert round_robin(3, 4) == 1
+
+
+def test_tier_shares_follow_envoys_priority_load() -> None:
+    from router.upstream.balance import tier_shares
+
+    assert tier_shares([1.0, 1.0], 1.4) == [1.0, 0.0]  # a healthy cheapest tier takes everything
+    assert tier_shares([0.75, 1.0], 1.4) == [1.0, 0.0]  # 75 % healthy x 1.4 still covers it all
+    assert tier_shares([0.5, 1.0], 1.4) == pytest.approx([0.7, 0.3])
+    assert tier_shares([0.0, 1.0], 1.4) == [0.0, 1.0]  # spot gone: all on demand
+    assert tier_shares([0.2, 0.2], 1.0) == pytest.approx([0.5, 0.5])  # under 100 % in all: scaled up
+    assert tier_shares([0.0, 0.0], 1.4) == [0.0, 0.0]
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=5), st.floats(1, 10), st.integers(0, 2**32))
+def test_a_drawn_tier_always_has_a_share(healthy: list[float], factor: float, seed: int) -> None:
+    from router.upstream.balance import pick_tier, tier_shares
+
+    shares = tier_shares(healthy, factor)
+    if any(shares):
+        assert sum(shares) == pytest.approx(1.0)
+        assert shares[pick_tier(shares, random.Random(seed))] > 0

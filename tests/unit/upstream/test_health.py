@@ -89,3 +89,28 @@ models:
         checker.tick(upstreams)
         assert not checker._running
         assert upstreams.clusters["llama"].endpoints[0].healthy
+
+
+def test_a_counter_that_went_back_counts_from_zero() -> None:
+    from router.upstream.health import counted
+
+    assert counted(None, 100.0, first=True) == 0  # the first scrape only sets the mark
+    assert counted(None, 100.0) == 100  # a series new since the last scrape starts at 0
+    assert counted(100.0, 150.0) == 50
+    assert counted(150.0, 20.0) == 20  # the engine restarted
+    assert counted(150.0, None) == 0
+
+
+async def test_scrapes_report_what_the_pools_counters_served(emulator: Any) -> None:
+    from router.emulator.app import STATE as EMU
+
+    server = await emulator(model="m")
+    emu = server.app[EMU]
+    seen: list[tuple[int, int]] = []
+    async with aiohttp.ClientSession() as s:
+        endpoint = Endpoint.parse(url(server))
+        await scrape(s, endpoint, HealthCheck(), lambda: 1.0, lambda i, o: seen.append((i, o)))
+        emu.prompt_tokens.labels(model_name="m").inc(1200)
+        emu.generation_tokens.labels(model_name="m").inc(300)
+        await scrape(s, endpoint, HealthCheck(), lambda: 2.0, lambda i, o: seen.append((i, o)))
+    assert seen == [(0, 0), (1200, 300)]

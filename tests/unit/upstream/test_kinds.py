@@ -119,3 +119,58 @@ models:
     assert (llama.health_check.enabled, llama.health_check.metrics_interval_s) == (False, 0)
     assert checked.health_check is not None
     assert checked.health_check.enabled  # said once in the policy, and then it is probed
+
+
+TIERED = """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    model: m
+    endpoints:
+      - {url: "http://10.0.0.1:1/v1", tier: spot, usd_per_gpu_hour: 0.9}
+      - {url: "http://10.0.0.2:1/v1", tier: spot, usd_per_gpu_hour: 0.9}
+      - {url: "http://10.0.0.3:1/v1", tier: on-demand}
+    load_balancing: {endpoint_capacity: 2}
+models:
+  m: {cluster: pool}
+"""
+
+
+def _tiered() -> PoolCluster:
+    policy = compile_texts([("p.yaml", TIERED)], env={})
+    pool = inproc_clusters(policy, {"pool": MockTransport(_ok)})["pool"]
+    assert isinstance(pool, PoolCluster)
+    return pool
+
+
+def _picks(pool: PoolCluster, n: int = 400) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for _ in range(n):
+        e = pool.pick(None, None, set()).endpoint
+        assert e is not None
+        out[e.tier_name] = out.get(e.tier_name, 0) + 1
+    return out
+
+
+def test_the_cheapest_tier_takes_the_traffic_while_it_is_healthy() -> None:
+    pool = _tiered()
+    assert [(e.tier, e.tier_name) for e in pool.endpoints] == [(0, "spot"), (0, "spot"), (1, "on-demand")]
+    assert _picks(pool) == {"spot": 400}
+
+
+def test_a_tier_that_lost_endpoints_spills_its_share_to_the_next() -> None:
+    pool = _tiered()
+    pool.endpoints[0].healthy = False  # a spot replica reclaimed: spot is 50 % healthy -> 70 % of traffic
+    picks = _picks(pool, 2000)
+    assert 0.62 < picks["spot"] / 2000 < 0.78
+    pool.endpoints[1].outlier.ejected_until = pool.clock() + 60  # the other one ejected: all on demand
+    assert _picks(pool) == {"on-demand": 400}
+
+
+def test_full_endpoints_spill_to_the_next_tier_and_every_tier_full_uses_them_all() -> None:
+    pool = _tiered()
+    pool.endpoints[0].in_flight = pool.endpoints[1].in_flight = 2  # at endpoint_capacity
+    assert _picks(pool) == {"on-demand": 400}
+    pool.endpoints[2].in_flight = 2
+    assert set(_picks(pool)) == {"spot", "on-demand"}  # nowhere has room: all of them, by load
