@@ -2,10 +2,12 @@
 
 The price headers carry each request's *marginal* cost: its tokens at the pool's throughput at good
 utilisation (router.accounting.costs). Over a window the pool costs its *fixed* cost, every replica's
-GPU-hours, and the difference is *idle*. From the tokens the ledger counted in the window:
+GPU-hours while it was up (as the proxies' health checks saw it, per tier, so a reclaimed spot replica or
+one scaled away stops costing; without such a record, every configured replica for the whole window),
+and the difference is *idle*. From the tokens the ledger counted in the window:
 
     busy replica-seconds  = input tokens / input tokens per second + output tokens / output tokens per second
-    utilisation           = busy replica-seconds / (replicas × window seconds)
+    utilisation           = busy replica-seconds / replica-seconds up
     effective $ per input token  = fixed / busy / input tokens per second   (= marginal price / utilisation)
 
 so a pool idle 90 % of the window costs ten times its marginal price per token. A route's effective cost
@@ -22,8 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.accounting.costs import usd
+from router.accounting.ledger import UP_MS
 from router.policy.compile import Policy
 from router.policy.schema import VllmCluster
+from router.policy.schema_base import DEFAULT_TIER
 from router.state.base import SEP
 
 Tables = Mapping[str, Mapping[str, int]]  # ledger label -> field -> value
@@ -37,6 +41,12 @@ class PoolCost:
     usd_per_hour: float  # every replica's GPU-hours
     input_tps: float  # per replica
     output_tps: float
+    tier_usd_per_hour: Mapping[str, float] = field(default_factory=dict)  # one replica of each tier
+
+    def up_usd(self, up_s: Mapping[str, float]) -> float:
+        """What replicas up that many seconds per tier cost (a tier no longer in the policy: the dearest)."""
+        dearest = max(self.tier_usd_per_hour.values(), default=0.0)
+        return sum(s * self.tier_usd_per_hour.get(t, dearest) / 3600 for t, s in up_s.items())
 
     def busy_s(self, input_tokens: float, output_tokens: float) -> float:
         """Replica-seconds of work in that many tokens."""
@@ -48,10 +58,14 @@ class PoolCost:
 
 def pool_cost(cfg: VllmCluster) -> PoolCost:
     c = cfg.cost
-    hourly = sum(c.usd_per_gpu_hour if e.usd_per_gpu_hour is None else e.usd_per_gpu_hour for e in cfg.endpoint_specs())
-    return PoolCost(
-        len(cfg.endpoints), hourly * c.gpus_per_replica, c.input_tokens_per_second, c.output_tokens_per_second
-    )
+    tiers: dict[str, float] = {}
+    hourly = 0.0
+    for spec in cfg.endpoint_specs():
+        price = (spec.usd_per_gpu_hour or c.usd_per_gpu_hour) * c.gpus_per_replica
+        tiers[spec.tier or DEFAULT_TIER] = price
+        hourly += price
+    specs = cfg.endpoint_specs()
+    return PoolCost(len(specs), hourly, c.input_tokens_per_second, c.output_tokens_per_second, tiers)
 
 
 def pool_costs(policy: Policy) -> dict[str, PoolCost]:
@@ -100,6 +114,22 @@ def served(tables: Iterable[Mapping[str, int]]) -> dict[str, tuple[int, int]]:
     return out
 
 
+def uptime(tables: Iterable[Mapping[str, int]]) -> dict[str, dict[str, float]]:
+    """Seconds each pool's replicas were up, by tier: per hour table the largest count of any proxy
+    replica (each one's health checks see every pool replica), added up over the hours."""
+    out: dict[str, dict[str, float]] = {}
+    for fields in tables:
+        best: dict[tuple[str, str], int] = {}
+        for f, v in fields.items():
+            parts = f.split(SEP)
+            if len(parts) == 4 and parts[2] == UP_MS:
+                best[(parts[0], parts[3])] = max(best.get((parts[0], parts[3]), 0), v)
+        for (cluster, tier), ms in best.items():
+            tiers = out.setdefault(cluster, {})
+            tiers[tier] = tiers.get(tier, 0.0) + ms / 1000
+    return out
+
+
 def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
@@ -119,18 +149,24 @@ class PoolEconomics:
     window_s: float
     used: Tally
     vllm: tuple[int, int] | None  # the pool's own counters (input, output); None: not scraped
+    up_s: Mapping[str, float] | None = None  # replica up time by tier; None: not seen (every replica, always)
 
     @property
     def busy_s(self) -> float:
         return self.cost.busy_s(self.used.input_tokens, self.used.output_tokens)
 
     @property
+    def replica_s(self) -> float:
+        """Replica-seconds paid for: as the health checks saw them up, else every configured replica."""
+        return sum(self.up_s.values()) if self.up_s else self.cost.replicas * self.window_s
+
+    @property
     def fixed_usd(self) -> float:
-        return self.cost.usd_per_hour * self.window_s / 3600
+        return self.cost.up_usd(self.up_s) if self.up_s else self.cost.usd_per_hour * self.window_s / 3600
 
     @property
     def utilisation(self) -> float | None:
-        return _ratio(self.busy_s, self.cost.replicas * self.window_s)
+        return _ratio(self.busy_s, self.replica_s)
 
     @property
     def idle_usd(self) -> float:
@@ -146,12 +182,13 @@ class PoolEconomics:
     def as_json(self) -> dict[str, Any]:
         u, util = self.used, self.utilisation
         eff_in, eff_out = self.effective_per_mtok()
-        vllm_util = (
-            None if self.vllm is None else _ratio(self.cost.busy_s(*self.vllm), self.cost.replicas * self.window_s)
-        )
+        vllm_util = None if self.vllm is None else _ratio(self.cost.busy_s(*self.vllm), self.replica_s)
         return {
             "cluster": self.cluster,
             "replicas": self.cost.replicas,
+            "replicas_up": _r(_ratio(self.replica_s, self.window_s), 3),
+            "replica_hours": round(self.replica_s / 3600, 9),
+            "replica_hours_seen": self.up_s is not None,
             "usd_per_hour": round(self.cost.usd_per_hour, 6),
             "requests": u.requests,
             "input_tokens": u.input_tokens,
@@ -160,7 +197,9 @@ class PoolEconomics:
             "vllm_output_tokens": None if self.vllm is None else self.vllm[1],
             "utilisation": _ratio_json(util),
             "vllm_utilisation": _ratio_json(vllm_util),
-            "idle_replicas": _r(None if util is None else self.cost.replicas * max(0.0, 1 - util), 3),
+            "idle_replicas": _r(
+                None if util is None or not self.window_s else self.replica_s / self.window_s * max(0.0, 1 - util), 3
+            ),
             "fixed_usd": round(self.fixed_usd, 9),
             "marginal_usd": round(usd(u.cost_nano), 9),
             "idle_usd": round(self.idle_usd, 9),
@@ -169,6 +208,12 @@ class PoolEconomics:
             "effective_usd_per_1k_tokens": _r(_ratio(self.fixed_usd * 1000, u.tokens)),
             "baseline_usd_per_1k_tokens": _r(_ratio(usd(u.baseline_nano) * 1000, u.tokens)),
             "net_savings_usd": round(usd(u.baseline_nano) - self.fixed_usd, 9),
+            "note": (
+                f"busier than its replicas can be ({util:.0%}): the policy's tokens per second are too low, or "
+                "replicas up are not all in the policy"
+                if util is not None and util > 1
+                else None
+            ),
         }
 
 
@@ -240,6 +285,7 @@ def economics(policy: Policy, ledgers: Tables, served_tables: Tables, window_s: 
     served in it, and its length (seconds of it that have passed)."""
     by_route = tally(ledgers.values())
     counted = served(served_tables.values())
+    up = uptime(served_tables.values())
     pools = {}
     for name, cost in pool_costs(policy).items():
         used = Tally()
@@ -247,5 +293,5 @@ def economics(policy: Policy, ledgers: Tables, served_tables: Tables, window_s: 
             if cluster == name:
                 for m in ("requests", "input_tokens", "output_tokens", "cost_nano", "baseline_nano"):
                     setattr(used, m, getattr(used, m) + getattr(t, m))
-        pools[name] = PoolEconomics(name, cost, window_s, used, counted.get(name))
+        pools[name] = PoolEconomics(name, cost, window_s, used, counted.get(name), up.get(name))
     return Economics(window_s, pools, by_route)

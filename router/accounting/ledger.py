@@ -20,6 +20,9 @@ from router.types import Usage
 FLUSH_S = 0.2
 
 
+UP_MS = "up_ms"  # replica up time, a pool figure of its own
+
+
 def served_label(hour: str) -> str:
     """The ledger table of what the pools' own counters say they served in ``hour`` (YYYYMMDDHH)."""
     return hour + "v"
@@ -71,17 +74,24 @@ class Ledger:
             row.baseline_nano += baseline
             row.cache_hits += 1 if cache_hit else 0
 
-    def add_served(self, cluster: str, prompt_tokens: int, generation_tokens: int) -> None:
+    def served(self, cluster: str, prompt_tokens: int, generation_tokens: int) -> None:
         """Count tokens a pool's replicas say they processed (the increase of vLLM's own counters between
         two scrapes of this replica), under the hour's :func:`served_label` and this replica's token:
         every proxy replica scrapes the same pools, so a report takes the largest replica's count."""
-        if prompt_tokens <= 0 and generation_tokens <= 0:
-            return
-        table = self._served.setdefault(served_label(windows.hour(time.time()).label), {})
         for metric, value in (("prompt_tokens", prompt_tokens), ("generation_tokens", generation_tokens)):
             if value > 0:
-                f = SEP.join((cluster, self._ids.token, metric))
-                table[f] = table.get(f, 0) + value
+                self._pool_figure((cluster, self._ids.token, metric), value)
+
+    def up(self, cluster: str, tier: str, seconds: float) -> None:
+        """Count replica up time of a pool's tier (milliseconds), as this replica's health checks saw it;
+        kept like :meth:`served` (the largest replica's count per hour)."""
+        if seconds > 0:
+            self._pool_figure((cluster, self._ids.token, UP_MS, tier), round(seconds * 1000))
+
+    def _pool_figure(self, key: tuple[str, ...], value: int) -> None:
+        table = self._served.setdefault(served_label(windows.hour(time.time()).label), {})
+        f = SEP.join(key)
+        table[f] = table.get(f, 0) + value
 
     async def flush(self) -> None:
         async with self._lock:

@@ -164,6 +164,7 @@ def render_economics(econ: Mapping[str, Any]) -> str:
     ]
     hours = econ["window_s"] / 3600
     t = econ["total"]
+    notes = [f"! {p['cluster']}: {p['note']}" for p in econ["pools"] if p.get("note")]
     return "\n".join(
         [
             f"pools over {hours:.1f} h (fixed cost: every replica's GPU-hours, busy or idle)",
@@ -190,6 +191,7 @@ def render_economics(econ: Mapping[str, Any]) -> str:
             "",
             f"net savings: {money(t['net_savings_usd'])} $ ({percent(t['net_savings_percent'])} %) = baseline "
             f"{money(t['baseline_usd'])} - marginal {money(t['marginal_usd'])} - idle {money(t['idle_usd'])}",
+            *notes,
         ]
     )
 

@@ -184,7 +184,7 @@ async def _health_ctx(app: web.Application) -> AsyncIterator[None]:
     """Active health checks and ``/metrics`` scrapes of every vLLM endpoint, on each cluster's intervals."""
     state = app[STATE]
     assert state.session is not None
-    checker = health.HealthChecker(state.session, served=app[ACCOUNTING].ledger.add_served)
+    checker = health.HealthChecker(state.session, meter=app[ACCOUNTING].ledger)
     await checker.check_all(state.serving.upstreams)
     task = asyncio.create_task(checker.run(lambda: state.serving.upstreams), name="health-checks")
     yield

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -74,6 +74,30 @@ def apply_probe(
             log.warning("endpoint %s of cluster %s is DOWN (health check)", endpoint.label, cluster)
 
 
+class PoolMeter(Protocol):
+    """Where the pools' own figures go (the ledger): tokens their counters say they processed, and
+    seconds their replicas were up (what the pool is paid for), by tier."""
+
+    def served(self, cluster: str, prompt_tokens: int, generation_tokens: int) -> None: ...
+
+    def up(self, cluster: str, tier: str, seconds: float) -> None: ...
+
+
+def uptime(upstreams: Upstreams, seconds: float, meter: PoolMeter) -> None:
+    """Count ``seconds`` of up time for every pool replica the health checks find up (every replica of a
+    pool without health checks), by tier: a reclaimed spot replica or one scaled away costs nothing."""
+    for c in upstreams.clusters.values():
+        hc = c.health_check
+        if hc is None:  # a frontier API: paid by the token
+            continue
+        up: dict[str, int] = {}
+        for e in c.endpoints:
+            if e.healthy or not hc.enabled:
+                up[e.tier_name] = up.get(e.tier_name, 0) + 1
+        for tier, n in up.items():
+            meter.up(c.name, tier, n * seconds)
+
+
 Served = Callable[[int, int], None]  # prompt and generation tokens a scrape found processed since the last
 
 
@@ -118,8 +142,9 @@ async def scrape(
 class HealthChecker:
     session: aiohttp.ClientSession
     clock: Callable[[], float] = time.monotonic
-    # Told, per cluster, the tokens its replicas' own counters say they processed (the ledger's cross-check).
-    served: Callable[[str, int, int], None] | None = None
+    # Told what the pools served by their own counters and how long their replicas were up (the ledger).
+    meter: PoolMeter | None = None
+    _last_tick: float | None = None
     _next: dict[tuple[str, str, str], float] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _busy: set[tuple[str, str, str]] = field(default_factory=set)
@@ -141,6 +166,9 @@ class HealthChecker:
 
     def tick(self, upstreams: Upstreams) -> None:
         now = self.clock()
+        if self.meter is not None and self._last_tick is not None:
+            uptime(upstreams, now - self._last_tick, self.meter)
+        self._last_tick = now
         for c in upstreams.clusters.values():
             hc = c.health_check
             if hc is None:
@@ -152,10 +180,10 @@ class HealthChecker:
                     self._run(("metrics", c.name, e.url), scrape(self.session, e, hc, self.clock, self._served(c.name)))
 
     def _served(self, cluster: str) -> Served | None:
-        sink = self.served
-        if sink is None:
+        meter = self.meter
+        if meter is None:
             return None
-        return lambda prompt, generation: sink(cluster, prompt, generation)
+        return lambda prompt, generation: meter.served(cluster, prompt, generation)
 
     def _due(self, key: tuple[str, str, str], now: float, interval: float) -> bool:
         """Whether a probe is due (and none of the same kind for the endpoint is still running)."""

@@ -63,6 +63,9 @@ def test_at_full_utilisation_the_effective_price_is_the_marginal_one() -> None:
     assert pool.utilisation == pytest.approx(1.0)
     assert pool.effective_per_mtok() == pytest.approx((1.0, 10.0))
     assert pool.idle_usd == pytest.approx(0.0)
+    assert pool.as_json()["note"] is None
+    busier = economics(_policy(), ledgers, {}, 1800).pools["pool"].as_json()
+    assert busier["note"].startswith("busier than its replicas can be (200%)")
 
 
 def test_an_idle_pool_is_all_idle_cost_carried_by_nobody() -> None:
@@ -131,3 +134,28 @@ def test_tiers_price_each_replica_at_its_own_rate() -> None:
     assert cost.replicas == 2
     assert cost.usd_per_hour == pytest.approx(4.8)
     assert cost.usd_per_hour_of(1) == pytest.approx(2.4)
+
+
+def test_replicas_cost_while_the_health_checks_saw_them_up_by_tier() -> None:
+    policy = _policy(
+        POLICY.replace(
+            'endpoints: ["http://10.0.0.1:1/v1", "http://10.0.0.2:1/v1"]',
+            "endpoints:\n      - {url: 'http://10.0.0.1:1/v1', tier: spot, usd_per_gpu_hour: 1.2}\n"
+            "      - {url: 'http://10.0.0.2:1/v1', tier: on-demand}",
+        )
+    )
+    up = {
+        "2026120310v": {
+            SEP.join(("pool", "proxyA", "up_ms", "spot")): 1_800_000,  # spot up half the hour, then reclaimed
+            SEP.join(("pool", "proxyB", "up_ms", "spot")): 1_700_000,
+            SEP.join(("pool", "proxyA", "up_ms", "on-demand")): 3_600_000,
+        }
+    }
+    ledgers = _ledger(LedgerEntry("2026120310", "t", "x", "pool", 1, 540_000, 0, 0, 0))  # 540 busy s
+    pool = economics(policy, ledgers, up, 3600).pools["pool"]
+    assert pool.replica_s == 5400
+    assert pool.fixed_usd == pytest.approx(0.5 * 1.2 + 3.6)
+    assert pool.utilisation == pytest.approx(0.1)
+    doc = pool.as_json()
+    assert doc["replicas_up"] == 1.5
+    assert doc["replicas"] == 2

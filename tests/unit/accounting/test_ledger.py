@@ -88,8 +88,9 @@ async def test_answers_are_also_counted_by_the_hour_and_the_pools_counters_by_re
     store = MemoryStore()
     ledger = Ledger(lambda: store, Ids("proxyA"))
     ledger.add("t", "r", "pool", Usage(10, 5), Costed(0.001, 0.01), cache_hit=False)
-    ledger.add_served("pool", 700, 70)
-    ledger.add_served("pool", 0, 0)  # nothing served: nothing written
+    ledger.served("pool", 700, 70)
+    ledger.served("pool", 0, 0)  # nothing served: nothing written
+    ledger.up("pool", "spot", 1.5)
     await ledger.flush()
     now = hour(time.time()).label
     got = await store.ledger([now, served_label(now)])
@@ -97,4 +98,5 @@ async def test_answers_are_also_counted_by_the_hour_and_the_pools_counters_by_re
     assert got[served_label(now)] == {
         SEP.join(("pool", "proxyA", "prompt_tokens")): 700,
         SEP.join(("pool", "proxyA", "generation_tokens")): 70,
+        SEP.join(("pool", "proxyA", "up_ms", "spot")): 1500,
     }

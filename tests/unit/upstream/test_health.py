@@ -114,3 +114,50 @@ async def test_scrapes_report_what_the_pools_counters_served(emulator: Any) -> N
         emu.generation_tokens.labels(model_name="m").inc(300)
         await scrape(s, endpoint, HealthCheck(), lambda: 2.0, lambda i, o: seen.append((i, o)))
     assert seen == [(0, 0), (1200, 300)]
+
+
+def test_uptime_counts_replicas_the_health_checks_find_up_by_tier() -> None:
+    from router.upstream.health import uptime
+
+    policy = compile_texts(
+        [
+            (
+                "p.yaml",
+                """
+version: 1
+clusters:
+  pool:
+    kind: vllm
+    model: m
+    endpoints:
+      - {url: "http://10.0.0.1:1/v1", tier: spot, usd_per_gpu_hour: 1}
+      - {url: "http://10.0.0.2:1/v1", tier: spot, usd_per_gpu_hour: 1}
+      - {url: "http://10.0.0.3:1/v1"}
+  other:
+    kind: openai
+    model: m
+    endpoints: ["http://10.0.0.4:1/v1"]
+models:
+  m: {cluster: pool}
+  o: {cluster: other}
+""",
+            )
+        ],
+        env={},
+    )
+
+    class Meter:
+        def __init__(self) -> None:
+            self.up_s: dict[tuple[str, str], float] = {}
+
+        def served(self, cluster: str, prompt_tokens: int, generation_tokens: int) -> None:
+            raise AssertionError("not a scrape")
+
+        def up(self, cluster: str, tier: str, seconds: float) -> None:
+            self.up_s[(cluster, tier)] = self.up_s.get((cluster, tier), 0.0) + seconds
+
+    upstreams = build_upstreams(policy, None, EmulatedUpstreams(), None, {})  # type: ignore[arg-type]
+    upstreams.clusters["pool"].endpoints[1].healthy = False  # reclaimed
+    meter = Meter()
+    uptime(upstreams, 2.0, meter)
+    assert meter.up_s == {("pool", "spot"): 2.0, ("pool", "default"): 2.0, ("other", "default"): 2.0}
