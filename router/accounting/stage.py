@@ -232,8 +232,9 @@ class Accounting:
             await asyncio.sleep(FLUSH_S)
             ticks += 1
             await self.flush()
-            if ticks % round(REAP_S / FLUSH_S) == 0:
-                await self.maintain(time.time(), ticks % round(VERIFY_S / FLUSH_S) == 0)
+            if ticks % round(REAP_S / FLUSH_S) == 0:  # the gauges at the first reaping, then every VERIFY_S
+                first = ticks == round(REAP_S / FLUSH_S)
+                await self.maintain(time.time(), first or ticks % round(VERIFY_S / FLUSH_S) == 0)
 
     async def maintain(self, now: float, gauges: bool) -> None:
         """Reap expired leases; with ``gauges``, read the invariant into the metrics."""

@@ -11,16 +11,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from router.telemetry import names as n
 from router.telemetry.economics import EconomicsGauges
 from router.telemetry.gauges import ClusterGauges, LiveGauges
+from router.telemetry.genai import TTFT_BUCKETS, genai_histograms
 from router.types import Usage
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
-TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30)
-# Bucket boundaries advised by the GenAI semantic conventions.
-TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
-GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-GENAI_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "router_cluster")
+CLASSIFIER_ERROR_REASONS = ("encoder", "timeout", "unavailable")
 # Error types of attempts cut short by the router itself (the client went away; a hedge answered first).
 CANCELLED = frozenset({n.CLIENT_DISCONNECTED, n.HEDGE_LOST})
 
@@ -166,6 +163,8 @@ class Metrics:
             ("state",),
             registry=r,
         )
+        for state in ("open", "expired"):
+            self.budget_leases.labels(state)
         self.budget_reaped = Counter(
             n.M_BUDGET_REAPED,
             "Budget reservations this replica closed because they expired unsettled (a request that ended "
@@ -212,30 +211,12 @@ class Metrics:
             ("reason",),
             registry=r,
         )
+        for reason in CLASSIFIER_ERROR_REASONS:  # a known, bounded set: 0 rather than absent, for alert ratios
+            self.classifier_errors.labels(reason)
         self.classifier_up = Gauge(
             n.M_CLASSIFIER_UP, "1 if the encoder and heads are loaded and the last batch succeeded.", registry=r
         )
-        self.genai_tokens = Histogram(
-            n.M_GENAI_TOKEN_USAGE,
-            "GenAI: tokens used per operation (gen_ai.client.token.usage).",
-            (*GENAI_LABELS, "gen_ai_token_type"),
-            buckets=TOKEN_BUCKETS,
-            registry=r,
-        )
-        self.genai_duration = Histogram(
-            n.M_GENAI_DURATION,
-            "GenAI: upstream operation duration (gen_ai.client.operation.duration).",
-            (*GENAI_LABELS, "error_type"),
-            buckets=GENAI_DURATION_BUCKETS,
-            registry=r,
-        )
-        self.genai_ttfc = Histogram(
-            n.M_GENAI_TTFC,
-            "GenAI: time to the first streamed chunk (gen_ai.client.operation.time_to_first_chunk).",
-            GENAI_LABELS,
-            buckets=TTFT_BUCKETS,
-            registry=r,
-        )
+        self.genai_tokens, self.genai_duration, self.genai_ttfc = genai_histograms(r)
 
     def watch_clusters(self, read: Callable[[], Sequence[ClusterGauges]]) -> None:
         """Where the live cluster gauges come from (read at each scrape)."""

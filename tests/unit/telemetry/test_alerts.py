@@ -30,6 +30,15 @@ def test_alert_rules_use_known_metrics() -> None:
     for rule in rules:
         assert rule["for"]
         assert rule["labels"]["severity"] in ("page", "ticket")
-        for metric in re.findall(r"\brouter_[a-z_]+", rule["expr"]):
+        for metric in re.findall(r"\brouter_[a-z0-9_]+", rule["expr"]):
             base = re.sub(r"_(total|bucket|count|sum)$", "", metric)
             assert base in known, f"{rule['alert']}: unknown metric {metric}"
+
+
+def test_recording_rules_use_known_metrics() -> None:
+    doc = yaml.safe_load((ALERTS.parent / "recording.yaml").read_text())
+    known = {v for k, v in vars(names).items() if k.startswith("M_")}
+    for rule in (r for g in doc["groups"] for r in g["rules"]):
+        for metric in re.findall(r"(?<![:\w])router_[a-z0-9_]+", rule["expr"]):
+            base = re.sub(r"_(total|bucket|count|sum)$", "", metric)
+            assert base in known, f"{rule['record']}: unknown metric {metric}"
