@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from router.accounting.budgets import LIMITS
 from router.state.base import SEP, CounterCheck, Snapshot
 
 
@@ -83,8 +84,9 @@ def verify(snapshot: Snapshot, ledgers: Mapping[str, Mapping[str, int]]) -> list
 
 
 def differences(snapshot: Snapshot) -> dict[str, int]:
-    """Per limit, the sum of every counter's distance from its settled use and open leases (the gauge)."""
-    out: dict[str, int] = {}
+    """Per limit, the sum of every counter's distance from its settled use and open leases (the gauge);
+    0 for every kind of limit without counters (a gauge that reads 0, not one that is missing)."""
+    out: dict[str, int] = dict.fromkeys(LIMITS, 0)
     for c in snapshot.counters:
         out[c.limit] = out.get(c.limit, 0) + abs(c.difference)
     return out

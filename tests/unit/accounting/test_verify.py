@@ -54,7 +54,7 @@ def test_the_report_and_the_gauge() -> None:
     assert not doc["exact"]
     assert (doc["open_leases"], doc["expired_leases"]) == (3, 1)
     assert [f["difference"] for f in doc["findings"]] == [0, 2]
-    assert differences(snap) == {"usd_per_day": 0, "requests_per_minute": 2}
+    assert differences(snap) == {"usd_per_day": 0, "usd_per_month": 0, "tokens_per_minute": 0, "requests_per_minute": 2}
     text = render(doc)
     assert "DIFFERS" in text
     assert "DIFFERENCES above" in text
