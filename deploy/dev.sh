@@ -62,17 +62,21 @@ ensure_redis() {
   echo "warning: Redis is not answering at 127.0.0.1:6379 (tests of shared state need it)" >&2
 }
 
-ensure_prometheus() {
-  # Prometheus and promtool (Debian's package) for the rule unit tests and the dashboard's integration test.
-  command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 && return 0
+ensure_test_tools() {
+  # Debian's prometheus (prometheus and promtool: the rule unit tests, the dashboard's integration test)
+  # and docker-compose 1.29 (validates deploy/compose without a Docker engine), when missing.
+  local missing=()
+  command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+  command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+  [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's prometheus package (promtool and prometheus for the tests)..." >&2
-    local log="$VENV/apt-prometheus.log"
-    { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
-        || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
-    } >"$log" 2>&1 || echo "warning: could not install prometheus (see $log); its tests will be skipped" >&2
+    echo "installing Debian's ${missing[*]} for the tests..." >&2
+    local log="$VENV/apt-test-tools.log"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" \
+        || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; }
+    } >"$log" 2>&1 || echo "warning: could not install ${missing[*]} (see $log); their tests will be skipped" >&2
   else
-    echo "warning: prometheus/promtool not found; install them (apt-get install prometheus) or their tests skip" >&2
+    echo "warning: ${missing[*]} not found (apt-get install ${missing[*]}); their tests will be skipped" >&2
   fi
 }
 
@@ -91,7 +95,7 @@ case "$cmd" in
   test)
     setup
     ensure_redis
-    ensure_prometheus
+    ensure_test_tools
     echo "== ruff" && "$VENV/bin/ruff" check router tests && "$VENV/bin/ruff" format --check router tests
     echo "== mypy (strict)" && "$VENV/bin/mypy"
     echo "== policy check (bundled)" && "$VENV/bin/router" policy check "$ROOT/policies"
