@@ -12,6 +12,7 @@ from router.accounting.budgets import Final
 from router.state.base import CounterCheck, Lease, Ledgers, Reserved, Snapshot
 
 LEDGER_KEEP_S = 400 * 86_400
+HOURLY_KEEP_S = 35 * 86_400  # hour tables (YYYYMMDDHH, and the pools' own figures): capacity planning reads a month
 APPLIED_KEEP_S = 2 * 86_400  # how long Redis remembers an id (longer than any journal's replay)
 # In one process's memory the only repeats are its own (a release after a cancelled reservation, a ledger
 # flush sent again), within the lease's life: ids are kept that long and a margin, not for days.

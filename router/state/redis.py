@@ -4,11 +4,12 @@
 
 Keys, under the configured prefix (``ROUTER_STATE_PREFIX``, default ``router:``): the counters, leases,
 index and id bits of router/state/scripts.py; ``l:<YYYYMMDD>`` the day's ledger, a hash of
-``tenant<TAB>route<TAB>cluster<TAB>metric`` -> integer, kept ``LEDGER_KEEP_S``; ``c:<tenant>:<hash>``
-cached answers with their TTL. The reservation checks every counter and then adds to every one, or adds
-to none: any number of proxy replicas together can never pass a cap by more than the amounts reserved
-by requests still in flight (which are settled to their real use when they finish, or reaped when their
-lease expires).
+``tenant<TAB>route<TAB>cluster<TAB>metric`` -> integer, kept ``LEDGER_KEEP_S``; ``l:<YYYYMMDDHH>`` the
+same by hour and ``l:<YYYYMMDDHH>v`` the pools' own figures (router.accounting.ledger), kept
+``HOURLY_KEEP_S``; ``c:<tenant>:<hash>`` cached answers with their TTL. The reservation checks every
+counter and then adds to every one, or adds to none: any number of proxy replicas together can never
+pass a cap by more than the amounts reserved by requests still in flight (which are settled to their
+real use when they finish, or reaped when their lease expires).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from router.accounting.budgets import Final
 from router.state import scripts
 from router.state.base import SEP, CounterCheck, Lease, Ledgers, Reserved, Snapshot, unanswered
 from router.state.batch import Batcher
-from router.state.memory import APPLIED_KEEP_S, LEDGER_KEEP_S
+from router.state.memory import APPLIED_KEEP_S, HOURLY_KEEP_S, LEDGER_KEEP_S
 
 CHUNK_BITS = 20  # sequence numbers per bits key: 2**20 (two bits each: 256 KiB)
 REAP_MOST = 200
@@ -169,7 +170,7 @@ class RedisStore:
     @staticmethod
     def _ledger_expiry(day: str) -> int:
         start = dt.datetime(int(day[:4]), int(day[4:6]), int(day[6:8]), tzinfo=dt.UTC).timestamp()
-        return int(start) + LEDGER_KEEP_S
+        return int(start) + (LEDGER_KEEP_S if len(day) == 8 else HOURLY_KEEP_S)
 
     async def ledger(self, days: Sequence[str]) -> Mapping[str, Mapping[str, int]]:
         pipe = self.client.pipeline(transaction=False)
