@@ -152,6 +152,7 @@ class HealthChecker:
     async def check_all(self, upstreams: Upstreams) -> None:
         """Probe and scrape every vLLM endpoint once, now (start-up), and wait for the answers. An endpoint
         starts as its first probe finds it (no threshold: nothing is known of it before)."""
+        self._last_tick = self.clock()  # up time counts from here
         jobs = []
         for c in upstreams.clusters.values():
             hc = c.health_check
