@@ -84,15 +84,38 @@ def per_hour(ledgers: Tables, served_tables: Tables) -> dict[str, dict[str, Hour
     return out
 
 
-def route_tokens(ledgers: Tables) -> dict[tuple[str, str], list[int]]:
-    """(route, cluster) -> [input, output] tokens over every table."""
-    out: dict[tuple[str, str], list[int]] = {}
-    for fields in ledgers.values():
+RouteHours = Mapping[str, list[int]]  # hour -> [input, output] tokens of one route on one pool
+
+
+def route_tokens(ledgers: Tables) -> dict[tuple[str, str], dict[str, list[int]]]:
+    """(route, cluster) -> hour -> [input, output] tokens."""
+    out: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for hour, fields in ledgers.items():
         for f, v in fields.items():
             parts = f.split(SEP)
             if len(parts) == 4 and parts[3] in ("input_tokens", "output_tokens"):
-                out.setdefault((parts[1], parts[2]), [0, 0])[parts[3] == "output_tokens"] += v
+                out.setdefault((parts[1], parts[2]), {}).setdefault(hour, [0, 0])[parts[3] == "output_tokens"] += v
     return out
+
+
+def _route(
+    route: str, by_hour: RouteHours, hours: Sequence[str], cost: PoolCost, policy: Policy, book: PriceBook
+) -> dict[str, Any]:
+    """One route's traffic on a pool, and the volume below which it alone would not pay for a replica."""
+    total_in = sum(t[0] for t in by_hour.values())
+    total_out = sum(t[1] for t in by_hour.values())
+    days = len(hours) / 24
+    fallback = frontier_fallback(policy, route)
+    prices = book.clusters.get(fallback, book.baseline) if fallback is not None else book.baseline
+    per_token = _per_token(prices, (total_in, total_out) if total_in + total_out else MIX_WITHOUT_TRAFFIC)
+    return {
+        "route": route,
+        "tokens_per_hour_mean": round((total_in + total_out) / len(hours), 1) if hours else 0.0,
+        "tokens_per_hour_peak": max((sum(t) for t in by_hour.values()), default=0),
+        "tokens_per_day": round((total_in + total_out) / days, 1) if days else 0.0,
+        "frontier_fallback": fallback,
+        "break_even_tokens_per_day": round(cost.usd_per_hour_of(1) * 24 / per_token, 1) if per_token else None,
+    }
 
 
 def frontier_fallback(policy: Policy, route: str) -> str | None:
@@ -116,7 +139,7 @@ def _pool(
     cost: PoolCost,
     hours: Sequence[str],
     tokens: Mapping[str, Hour],
-    routes: Mapping[str, list[int]],
+    routes: Mapping[str, RouteHours],
     policy: Policy,
     book: PriceBook,
     target: float,
@@ -174,14 +197,7 @@ def _pool(
         "usd_per_day": round(now_day, 6),
         "usd_per_day_at_needed": round(needed_day, 6),
         "frontier_usd_per_day": round(frontier_day, 6),
-        "routes": [
-            {
-                "route": r,
-                "tokens_per_day": round(sum(t) / days, 1) if days else 0.0,
-                "frontier_fallback": frontier_fallback(policy, r),
-            }
-            for r, t in sorted(routes.items())
-        ],
+        "routes": [_route(r, t, hours, cost, policy, book) for r, t in sorted(routes.items())],
         "recommendation": advice,
     }
 
@@ -223,6 +239,12 @@ def render(doc: Mapping[str, Any]) -> str:
     lines = [span, table(head, rows), ""]
     for p in doc["pools"]:
         for r in p["routes"]:
-            lines.append(f"  {p['cluster']} <- {r['route']}: {r['tokens_per_day']:,.0f} tok/day")
+            be = r["break_even_tokens_per_day"]
+            lines.append(
+                f"  {p['cluster']} <- {r['route']}: {r['tokens_per_hour_mean']:,.0f} tok/h mean, "
+                f"{r['tokens_per_hour_peak']:,} peak, {r['tokens_per_day']:,.0f} tok/day; alone it pays for a "
+                f"replica above {'-' if be is None else f'{be:,.0f}'} tok/day against "
+                f"{r['frontier_fallback'] or 'the baseline model'}"
+            )
     lines += ["", *(f"* {p['recommendation']}" for p in doc["pools"])]
     return "\n".join(lines)

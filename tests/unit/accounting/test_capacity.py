@@ -52,6 +52,12 @@ def test_a_small_volume_is_cheaper_on_the_frontier_fallback() -> None:
     assert pool["recommendation"].startswith("pool: 1,100,000 tokens/day is below the break-even")
     assert "send its routes (extract) there" in pool["recommendation"]
     assert "saves $252.70/day" in pool["recommendation"]  # 3 replicas x 86.4 - 6.5
+    (route,) = pool["routes"]
+    assert route["route"] == "extract"
+    assert route["frontier_fallback"] == "api"
+    assert route["tokens_per_hour_peak"] == 1_100_000
+    assert route["tokens_per_hour_mean"] == pytest.approx(1_100_000 / 24, abs=0.1)
+    assert route["break_even_tokens_per_day"] == pytest.approx(86.4 / per_token, rel=1e-6)
 
 
 def test_a_busy_pool_is_sized_for_its_peak_hour() -> None:
@@ -94,6 +100,7 @@ def test_an_unused_pool_and_the_text_report() -> None:
     doc = plan(policy, price_book(policy), HOURS, {}, {})
     text = render(doc)
     assert "break-even tok/day" in text
+    assert "pool <- " not in text  # no route served
     assert "* pool served nothing" in text
 
 
