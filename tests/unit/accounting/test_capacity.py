@@ -8,34 +8,25 @@ import pytest
 from router.accounting.capacity import frontier_fallback, parameters, per_hour, plan, render
 from router.accounting.prices import price_book
 from router.errors import InvalidRequest
-from router.policy.compile import compile_texts
 from router.state.base import SEP, LedgerEntry, add_ledger
+from tests.unit.pools import compiled, metered
 
-# One replica: $3.6/h = $86.4/day; 1000 in / 100 out tokens per second. api: $5 / $15 per million.
-POLICY = """
-version: 1
-clusters:
-  pool:
-    kind: vllm
-    model: m
-    endpoints: ["http://10.0.0.1:1/v1", "http://10.0.0.2:1/v1", "http://10.0.0.3:1/v1"]
-    cost: {usd_per_gpu_hour: 3.6, input_tokens_per_second: 1000, output_tokens_per_second: 100}
-    fallbacks: [api]
-  api:
-    kind: frontier
-    model: openai/m
-    price: {input_usd_per_mtok: 5, output_usd_per_mtok: 15}
-models:
+# One replica: $86.4/day; the pool has three. api, the extract route's fallback: $5 / $15 per million.
+POLICY = metered(
+    3,
+    pool_extra="    fallbacks: [api]\n",
+    tail="""models:
   auto: {default_route: extract}
 routes:
   - {name: extract, match: {tasks: [extraction]}, cluster: pool}
 costs: {baseline_model: openai/m, baseline_price: {input_usd_per_mtok: 5, output_usd_per_mtok: 15}}
-"""
+""",
+)
 HOURS = [f"202612030{h}" for h in range(10)] + [f"20261203{h}" for h in range(10, 24)]
 
 
 def _report(per_hour_tokens: dict[str, tuple[int, int]], target: float = 0.7, served=None):  # type: ignore[no-untyped-def]
-    policy = compile_texts([("p.yaml", POLICY)], env={})
+    policy = compiled(POLICY)
     ledgers: dict[str, dict[str, int]] = {}
     for hour, (i, o) in per_hour_tokens.items():
         add_ledger(ledgers, LedgerEntry(hour, "t", "extract", "pool", 1, i, o, 0, 0))
@@ -94,7 +85,7 @@ def test_an_unused_pool_and_the_text_report() -> None:
         pool["recommendation"]
         == "pool served nothing in 1 day(s) and costs $259.20/day: remove it or route traffic to it"
     )
-    policy = compile_texts([("p.yaml", POLICY)], env={})
+    policy = compiled(POLICY)
     assert frontier_fallback(policy, "extract") == "api"
     assert frontier_fallback(policy, "nope") is None
     doc = plan(policy, price_book(policy), HOURS, {}, {})

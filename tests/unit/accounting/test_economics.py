@@ -7,31 +7,16 @@ import pytest
 
 from router.accounting.economics import economics, pool_cost, served
 from router.accounting.usage import render, report
-from router.policy.compile import compile_texts
+from router.policy.compile import Policy
 from router.policy.schema import VllmCluster
 from router.state.base import SEP, LedgerEntry, add_ledger
+from tests.unit.pools import compiled, metered
 
-# pool: 2 replicas at $3.6/h each = $0.001/s per replica; 1000 input and 100 output tokens/s per replica:
-# marginal $1 per million input tokens and $10 per million output tokens.
-POLICY = """
-version: 1
-clusters:
-  pool:
-    kind: vllm
-    model: m
-    endpoints: ["http://10.0.0.1:1/v1", "http://10.0.0.2:1/v1"]
-    cost: {usd_per_gpu_hour: 3.6, input_tokens_per_second: 1000, output_tokens_per_second: 100}
-  api:
-    kind: frontier
-    model: openai/m
-    price: {input_usd_per_mtok: 5, output_usd_per_mtok: 15}
-models:
-  m: {cluster: pool}
-"""
+POLICY = metered(2)  # two replicas: $0.001/s each; $1 / $10 per million tokens at full use
 
 
-def _policy(text: str = POLICY):  # type: ignore[no-untyped-def]
-    return compile_texts([("p.yaml", text)], env={})
+def _policy(text: str = POLICY) -> Policy:
+    return compiled(text)
 
 
 def _ledger(*rows: LedgerEntry) -> dict[str, dict[str, int]]:

@@ -9,21 +9,11 @@ import pytest
 
 from router.accounting.economics_live import trailing, watch
 from router.errors import StateUnavailable
-from router.policy.compile import compile_texts
 from router.state.base import LedgerEntry, add_ledger
 from router.state.memory import MemoryStore
+from tests.unit.pools import compiled, metered
 
-POLICY = """
-version: 1
-clusters:
-  pool:
-    kind: vllm
-    model: m
-    endpoints: ["http://10.0.0.1:1/v1"]
-    cost: {usd_per_gpu_hour: 3.6, input_tokens_per_second: 1000, output_tokens_per_second: 100}
-models:
-  m: {cluster: pool}
-"""
+POLICY = metered(1)
 NOW = dt.datetime(2026, 12, 3, 10, 30, tzinfo=dt.UTC).timestamp()
 
 
@@ -33,7 +23,7 @@ async def test_the_window_is_the_last_full_hour_and_the_current_one() -> None:
     for hour in ("2026120308", "2026120309", "2026120310"):
         add_ledger(ledgers, LedgerEntry(hour, "t", "r", "pool", 1, 1000, 0, 0, 0))
     await store.record("b", ledgers)
-    doc = await trailing(store, compile_texts([("p.yaml", POLICY)], env={}), NOW)
+    doc = await trailing(store, compiled(POLICY), NOW)
     assert doc["window_s"] == 5400
     assert doc["pools"][0]["input_tokens"] == 2000  # 08:00 is outside
 
@@ -44,9 +34,7 @@ async def test_the_last_figures_stay_while_the_store_is_away() -> None:
             raise StateUnavailable("away")
 
     published: list[object] = []
-    task = asyncio.ensure_future(
-        watch(Away, lambda: compile_texts([("p.yaml", POLICY)], env={}), published.append, every_s=0.01)
-    )
+    task = asyncio.ensure_future(watch(Away, lambda: compiled(POLICY), published.append, every_s=0.01))
     await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

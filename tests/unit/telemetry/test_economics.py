@@ -5,21 +5,11 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 
 from router.accounting.economics import economics
-from router.policy.compile import compile_texts
 from router.state.base import LedgerEntry, add_ledger
 from router.telemetry.economics import EconomicsGauges
+from tests.unit.pools import compiled, metered
 
-POLICY = """
-version: 1
-clusters:
-  pool:
-    kind: vllm
-    model: m
-    endpoints: ["http://10.0.0.1:1/v1"]
-    cost: {usd_per_gpu_hour: 3.6, input_tokens_per_second: 1000, output_tokens_per_second: 100}
-models:
-  m: {cluster: pool}
-"""
+POLICY = metered(1)
 
 
 def test_gauges_follow_the_published_figures() -> None:
@@ -29,7 +19,7 @@ def test_gauges_follow_the_published_figures() -> None:
     assert b"router_pool" not in generate_latest(registry)
     ledgers: dict[str, dict[str, int]] = {}
     add_ledger(ledgers, LedgerEntry("2026120310", "t", "r", "pool", 1, 360_000, 0, 360_000_000, 1_000_000_000))
-    gauges.publish(economics(compile_texts([("p.yaml", POLICY)], env={}), ledgers, {}, 3600).as_json())
+    gauges.publish(economics(compiled(POLICY), ledgers, {}, 3600).as_json())
     text = generate_latest(registry).decode()
     assert 'router_pool_utilisation_ratio{cluster="pool",source="router"} 0.1' in text
     assert 'router_pool_effective_usd_per_mtok{cluster="pool",direction="input"} 10.0' in text

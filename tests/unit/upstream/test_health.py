@@ -118,33 +118,9 @@ async def test_scrapes_report_what_the_pools_counters_served(emulator: Any) -> N
 
 def test_uptime_counts_replicas_the_health_checks_find_up_by_tier() -> None:
     from router.upstream.health import uptime
+    from tests.unit.pools import TIERED, compiled
 
-    policy = compile_texts(
-        [
-            (
-                "p.yaml",
-                """
-version: 1
-clusters:
-  pool:
-    kind: vllm
-    model: m
-    endpoints:
-      - {url: "http://10.0.0.1:1/v1", tier: spot, usd_per_gpu_hour: 1}
-      - {url: "http://10.0.0.2:1/v1", tier: spot, usd_per_gpu_hour: 1}
-      - {url: "http://10.0.0.3:1/v1"}
-  other:
-    kind: openai
-    model: m
-    endpoints: ["http://10.0.0.4:1/v1"]
-models:
-  m: {cluster: pool}
-  o: {cluster: other}
-""",
-            )
-        ],
-        env={},
-    )
+    policy = compiled(TIERED)
 
     class Meter:
         def __init__(self) -> None:
@@ -160,4 +136,4 @@ models:
     upstreams.clusters["pool"].endpoints[1].healthy = False  # reclaimed
     meter = Meter()
     uptime(upstreams, 2.0, meter)
-    assert meter.up_s == {("pool", "spot"): 2.0, ("pool", "default"): 2.0, ("other", "default"): 2.0}
+    assert meter.up_s == {("pool", "spot"): 2.0, ("pool", "on-demand"): 2.0, ("other", "default"): 2.0}

@@ -9,6 +9,7 @@ from router.upstream.kinds import ApiCluster, PoolCluster
 from router.upstream.transport.base import Completion, UpstreamCall
 from router.upstream.transport.mock import MockTransport
 from tests.unit.inproc import inproc_clusters
+from tests.unit.pools import TIERED, compiled
 
 POLICY = """
 version: 1
@@ -121,25 +122,9 @@ models:
     assert checked.health_check.enabled  # said once in the policy, and then it is probed
 
 
-TIERED = """
-version: 1
-clusters:
-  pool:
-    kind: vllm
-    model: m
-    endpoints:
-      - {url: "http://10.0.0.1:1/v1", tier: spot, usd_per_gpu_hour: 0.9}
-      - {url: "http://10.0.0.2:1/v1", tier: spot, usd_per_gpu_hour: 0.9}
-      - {url: "http://10.0.0.3:1/v1", tier: on-demand}
-    load_balancing: {endpoint_capacity: 2}
-models:
-  m: {cluster: pool}
-"""
-
-
 def _tiered() -> PoolCluster:
-    policy = compile_texts([("p.yaml", TIERED)], env={})
-    pool = inproc_clusters(policy, {"pool": MockTransport(_ok)})["pool"]
+    policy = compiled(TIERED)
+    pool = inproc_clusters(policy, {"pool": MockTransport(_ok), "other": MockTransport(_ok)})["pool"]
     assert isinstance(pool, PoolCluster)
     return pool
 
