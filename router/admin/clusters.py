@@ -30,6 +30,7 @@ def _endpoint(e: Endpoint, now: float) -> dict[str, Any]:
         state = "up"
     return {
         "url": e.label,
+        "tier": e.tier_name,
         "state": state,
         "healthy": e.healthy,
         "ejected": o.ejected(now),

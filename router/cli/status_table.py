@@ -30,8 +30,9 @@ def render(doc: dict[str, Any]) -> str:
             if e["scraped"]:
                 s = e["scraped"]
                 load = f" vllm running {s['running']} waiting {s['waiting']} kv {s['kv_cache_usage']}"
+            tier = f" [{e['tier']}]" if e.get("tier", "default") != "default" else ""
             lines.append(
-                f"  {e['state']:<9} {e['url']}{extra}: in flight {e['in_flight']}, attempts {e['attempts']}, "
+                f"  {e['state']:<9} {e['url']}{tier}{extra}: in flight {e['in_flight']}, attempts {e['attempts']}, "
                 f"failures {e['failures']}, ejections {e['ejections']}{load}"
             )
     return "\n".join(lines)

@@ -323,6 +323,7 @@ async def run_tiers(stack: Stack, phase_s: float = 2.0) -> list[Phase]:
     stack.tiers = True
     stack.start()
     spot0, spot1, _ = stack.replicas
+    stack.notes["tiers"] = {e["url"]: e["tier"] for e in admin(stack.proxy)["pool"]["endpoints"]}
     url = f"http://127.0.0.1:{stack.proxy}/v1/chat/completions"
     phases: list[Phase] = []
     loop = asyncio.get_running_loop()

@@ -68,6 +68,7 @@ async def test_spot_tier_first_and_reclaimed_spot_replicas_cost_no_request(spawn
         assert p.failures == 0, p.row()  # a reclaimed replica is a failed endpoint: retried elsewhere
         assert p.cut_uncleanly == 0, p.row()
         assert p.sent > 50, p.row()
+    assert stack.notes["tiers"] == {spot[0]: "spot", spot[1]: "spot", on_demand: "on-demand"}  # router status
     up, one_gone, all_gone, back = (stack.notes[p.name] for p in phases)
     assert up[on_demand] == 0, up  # healthy spot takes everything
     assert sum(up[u] for u in spot) > 50

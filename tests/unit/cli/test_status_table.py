@@ -1,0 +1,32 @@
+"""``router status``'s table: one line per cluster, one per endpoint, with its tier when it has one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router.cli.status_table import render
+
+
+def endpoint(url: str, tier: str, state: str = "up") -> dict[str, Any]:
+    return {
+        "url": url, "tier": tier, "state": state, "ejected": False, "in_flight": 1, "attempts": 9,
+        "failures": 0, "ejections": 0, "scraped": None,
+    }  # fmt: skip
+
+
+def test_endpoints_show_their_tier() -> None:
+    doc = {
+        "clusters": [
+            {
+                "name": "pool", "kind": "vllm", "model": "m", "in_flight": 1, "pending": 0, "retries_in_flight": 0,
+                "limits": {"max_in_flight": 8, "max_pending": 0}, "available": True,
+                "estimates": {"ttft": {"p95_ms": 12.0}, "latency": {"p95_ms": None}},
+                "endpoints": [endpoint("http://a/v1", "spot"), endpoint("http://b/v1", "default", "down")],
+            }
+        ]
+    }  # fmt: skip
+    lines = render(doc).splitlines()
+    assert lines[0].startswith("pool (vllm, m): in flight 1/8")
+    assert "ttft p95 12 ms, latency p95 - ms" in lines[0]
+    assert lines[1].startswith("  up        http://a/v1 [spot]: in flight 1")
+    assert lines[2].startswith("  down      http://b/v1: in flight 1")
