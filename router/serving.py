@@ -54,6 +54,8 @@ class RouterState:
     classifier_error: str | None = None
     classifier_model: ClassifierModel | None = None  # injected (tests share one loaded model)
     store: StateStore = field(default_factory=MemoryStore)
+    in_flight: int = 0  # chat requests being served (the drain waits for them)
+    draining: bool = False  # a stop was asked for: /readyz answers 503 so load balancers move away
     tokens: TokenCounter = field(default_factory=TokenCounter)
     # litellm's own event loop, in a thread (router.upstream.transport.background), started when a policy needs it.
     litellm_loop: BackgroundLoop = field(default_factory=lambda: BackgroundLoop("litellm"))

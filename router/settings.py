@@ -82,6 +82,13 @@ class Settings(BaseModel):
         description="Seconds between reads of the shared ledger into the pool economics gauges "
         "(router_pool_*, router_route_*_usd_per_1k_tokens).",
     )
+    drain_notice_s: float = Field(
+        5.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM, seconds of answering `/readyz` with 503 while still serving, so load balancers "
+        "stop sending before the listener closes (SIGINT, or a second signal, skips it).",
+    )
     drain_timeout_s: float = Field(30.0, ge=0, le=3600, description="Seconds to let streams finish on shutdown.")
     classifier: bool = Field(
         True,

@@ -93,6 +93,7 @@ class RequestOutcome:
     cluster: str = ""
     endpoint: str = ""  # of the attempt that answered
     tier: str | None = None  # that endpoint's capacity tier (self-hosted pools): it prices the answer
+    policy: str = ""  # the digest of the policy the request was routed by
     upstream_model: str = ""
     reason: str = ""
     status: int = 0

@@ -80,11 +80,10 @@ async def reload_policy(state: RouterState) -> bool:
         return False
     state.serving = Serving(policy, upstreams, prices, keys)
     metrics.policy_reloads.labels("success").inc()
-    metrics.policy_ok.set(1)
-    metrics.policy_loaded_at.set(time.time())
+    metrics.policy_loaded(policy.digest, time.time())
     state.last_reload_error = None
     await classifier.start(state)  # a no-op unless the new policy is the first to need it
-    log.info("policy reloaded from %s (%d files)", state.settings.policies, len(policy.files))
+    log.info("policy %s reloaded from %s (%d files)", policy.digest, state.settings.policies, len(policy.files))
     return True
 
 

@@ -69,8 +69,7 @@ def create_app(
         env=env,
         classifier_model=classifier_model,
     )
-    metrics.policy_ok.set(1)
-    metrics.policy_loaded_at.set(time.time())
+    metrics.policy_loaded(policy.digest, time.time())
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     app[STATE] = state
     app[ACCOUNTING] = accounting = accounting_of(state)

@@ -125,6 +125,7 @@ async def readyz(request: web.Request) -> web.Response:
     # A failed classifier does not make the proxy unready: requests still route, by rules without it.
     body = {
         "status": "ready" if reachable else "not ready",
+        "policy": serving.policy.digest,
         "policy_files": list(serving.policy.files),
         "last_reload_error": state.last_reload_error,
         "classifier": classifier,
@@ -132,7 +133,9 @@ async def readyz(request: web.Request) -> web.Response:
         "state_store": {"kind": state.store.name, "up": state.store.up},
         "clusters": clusters,
     }
-    code = 200 if reachable else 503
+    if state.draining:  # stopping: still serving, but load balancers should send nothing new
+        body["status"] = "draining"
+    code = 200 if reachable and not state.draining else 503
     return _json(body if is_operator(request) else {"status": body["status"]}, code)
 
 

@@ -51,6 +51,8 @@ def request_id(request: web.Request) -> str:
 
 def router_headers(outcome: RequestOutcome) -> dict[str, str]:
     headers = {"x-request-id": outcome.request_id}
+    if outcome.policy:
+        headers["x-router-policy"] = outcome.policy
     if outcome.route:
         headers["x-router-route"] = outcome.route
     if outcome.cluster:
@@ -103,6 +105,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     chat = request.path == "/v1/chat/completions"
     if chat:
         state.metrics.in_flight.inc()
+        state.in_flight += 1
     span_name = f"{request.method} {request.path}"
     with tracing.tracer.start_as_current_span(
         span_name, context=ctx, kind=SpanKind.SERVER, record_exception=False, set_status_on_exception=False
@@ -196,6 +199,7 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
         _span_attributes(request, outcome, span)
     if chat:
         st.metrics.in_flight.dec()
+        st.in_flight -= 1
         st.metrics.record_request(
             outcome.route or "none",
             outcome.cluster or "none",

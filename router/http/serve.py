@@ -16,6 +16,7 @@ admin API from the same state, so operators' tools need not share a port with te
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -25,6 +26,7 @@ from router.http import handlers
 from router.http.app import no_banner
 from router.http.keys import ACCOUNTING, ADMIN_LISTENER, PIPELINE, STATE
 from router.http.middleware import api_middleware
+from router.serving import RouterState
 from router.settings import Settings
 
 log = logging.getLogger("router")
@@ -63,14 +65,22 @@ def _runner(app: web.Application, settings: Settings) -> web.AppRunner:
 
 
 async def serve(app: web.Application, settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then stop accepting, let streams finish (``drain_timeout_s``), clean up."""
+    """Run until SIGTERM or SIGINT, then drain: on SIGTERM first ``drain_notice_s`` of ``/readyz`` 503 while
+    still serving (load balancers move away), then stop accepting and let requests in flight finish
+    (``drain_timeout_s``), then clean up. SIGINT, or a second signal, skips the notice."""
     runners = [_runner(app, settings)]
     if settings.admin_port is not None:
         runners.append(_runner(create_admin_app(app), settings))
-    stop = asyncio.Event()
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: int) -> None:
+        if stop.is_set() or sig == signal.SIGINT:
+            hurry.set()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         for runner in runners:
             await runner.setup()
@@ -82,10 +92,25 @@ async def serve(app: web.Application, settings: Settings) -> None:
             await admin.start()
             log.info("serving the admin endpoints on http://%s:%d", settings.host, _port(admin))
         await stop.wait()
-        log.info("stopping: no new connections; letting requests in flight finish")
+        await _drain(app[STATE], settings.drain_notice_s, hurry)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
+        state = app[STATE]
+        if state.draining:
+            left = state.in_flight
+            log.info(
+                "stopped: %s", "every request finished" if not left else f"{left} request(s) cut at the drain limit"
+            )
+
+
+async def _drain(state: RouterState, notice_s: float, hurry: asyncio.Event) -> None:
+    state.draining = True
+    if notice_s > 0 and not hurry.is_set():
+        log.info("draining: /readyz answers 503 for %.0f s while requests are still served", notice_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hurry.wait(), notice_s)
+    log.info("stopping: no new connections; %d request(s) in flight may finish", state.in_flight)
 
 
 def _port(site: web.TCPSite) -> int:

@@ -91,7 +91,7 @@ class Pipeline:
         self, chat: ChatRequest, headers: Mapping[str, str], outcome: RequestOutcome, principal: Principal
     ) -> Completion | Streaming:
         serving = self.state.serving
-        outcome.alias, outcome.stream = chat.alias, chat.stream
+        outcome.alias, outcome.stream, outcome.policy = chat.alias, chat.stream, serving.policy.digest
         deadline = deadline_of(headers, time.monotonic())
         decision = serving.policy.pinned.get(chat.alias)
         if decision is None:

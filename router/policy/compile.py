@@ -14,8 +14,10 @@ from __future__ import annotations
 
 __all__ = ["CompiledRoute", "Policy", "compile_texts", "keyword_pattern", "load_policy", "policy_files"]
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -95,7 +97,16 @@ def compile_texts(texts: Sequence[tuple[str, str]], env: Mapping[str, str] | Non
     check(merged)
     if merged.issues:
         raise PolicyError(merged.issues)
-    return merged.build(tuple(n for n, _ in texts))
+    return replace(merged.build(tuple(n for n, _ in texts)), digest=digest(texts))
+
+
+def digest(texts: Sequence[tuple[str, str]]) -> str:
+    """The policy's identity: a hash of its files' names (without their directory) and contents, so every
+    replica serving the same files reports the same one (``/readyz``, ``x-router-policy``, metrics)."""
+    h = hashlib.sha256()
+    for name, text in sorted((Path(n).name, t) for n, t in texts):
+        h.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return h.hexdigest()[:12]
 
 
 def _validation_issues(doc: SourceDoc, exc: ValidationError) -> list[PolicyIssue]:

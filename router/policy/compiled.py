@@ -80,5 +80,6 @@ class Policy:
         return None
 
     warnings: tuple[str, ...] = field(default=())
+    digest: str = ""  # a hash of the files' names and contents (router.policy.compile.digest)
     # Where things were written, by dotted path ("clusters.api", "costs"): (file, line).
     locations: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)

@@ -123,6 +123,12 @@ class Metrics:
             n.M_POLICY_LAST_RELOAD_OK, "1 if the last policy (re)load succeeded, 0 if it was rejected.", registry=r
         )
         self.policy_loaded_at = Gauge(n.M_POLICY_LOADED_AT, "Unix time the serving policy was loaded.", registry=r)
+        self.policy_info = Gauge(
+            n.M_POLICY_INFO,
+            "1 for the digest of the policy being served (replicas that differ disagree).",
+            ("digest",),
+            registry=r,
+        )
         self.cost = Counter(
             n.M_COST,
             "Dollars spent, by tenant, route and the cluster that answered.",
@@ -217,6 +223,13 @@ class Metrics:
             n.M_CLASSIFIER_UP, "1 if the encoder and heads are loaded and the last batch succeeded.", registry=r
         )
         self.genai_tokens, self.genai_duration, self.genai_ttfc = genai_histograms(r)
+
+    def policy_loaded(self, digest: str, at: float) -> None:
+        """A policy was (re)loaded and is now served."""
+        self.policy_ok.set(1)
+        self.policy_loaded_at.set(at)
+        self.policy_info.clear()
+        self.policy_info.labels(digest).set(1)
 
     def watch_clusters(self, read: Callable[[], Sequence[ClusterGauges]]) -> None:
         """Where the live cluster gauges come from (read at each scrape)."""

@@ -88,6 +88,7 @@ M_CLUSTER_IN_FLIGHT: Final = "router_cluster_in_flight_requests"
 M_POLICY_RELOADS: Final = "router_policy_reloads"
 M_POLICY_LAST_RELOAD_OK: Final = "router_policy_last_reload_success"
 M_POLICY_LOADED_AT: Final = "router_policy_loaded_timestamp_seconds"
+M_POLICY_INFO: Final = "router_policy_info"  # {digest}: 1 for the policy being served
 M_ENDPOINT_UP: Final = "router_endpoint_up"
 M_EJECTIONS: Final = "router_endpoint_ejections"  # {cluster,endpoint,reason}
 M_ENDPOINT_EJECTED: Final = "router_endpoint_ejected"

@@ -135,7 +135,7 @@ def test_the_proxy_deployment_is_hardened_and_probed(objects: list[dict[str, Any
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert "cpu" not in c["resources"].get("limits", {})  # no throttling
     assert c["resources"]["requests"]["memory"] == "900Mi"  # from the measured 642 MB resident
-    assert spec["terminationGracePeriodSeconds"] >= 5 + 30
+    assert spec["terminationGracePeriodSeconds"] >= 5 + 5 + 30  # preStop, drain notice, drain
 
 
 def test_references_resolve_inside_the_overlay(objects: list[dict[str, Any]]) -> None:

@@ -18,6 +18,8 @@ async def test_bad_edit_under_traffic_keeps_the_old_policy(emulator: Any, proxy:
     backup = await emulator(model="backup-model")
     good = BASIC_POLICY.format(pool=url(pool), backup=url(backup), frontier=url(backup), pool_limit=64)
     client = await proxy(good)
+    first = (await (await client.get("/readyz")).json())["policy"]
+    assert len(first) == 12
     statuses: list[int] = []
     stop = asyncio.Event()
 
@@ -26,6 +28,7 @@ async def test_bad_edit_under_traffic_keeps_the_old_policy(emulator: Any, proxy:
             resp = await client.post("/v1/chat/completions", json=chat_body())
             statuses.append(resp.status)
             assert resp.headers["x-router-cluster"] == "pool"
+            assert resp.headers["x-router-policy"] == first  # the old policy, by its digest
             await resp.read()
 
     workers = [asyncio.create_task(traffic()) for _ in range(4)]
@@ -53,6 +56,11 @@ async def test_bad_edit_under_traffic_keeps_the_old_policy(emulator: Any, proxy:
     assert resp.headers["x-router-cluster"] == "backup"
     metrics = await (await client.get("/metrics")).text()
     assert "router_policy_last_reload_success 1.0" in metrics
+    second = (await (await client.get("/readyz")).json())["policy"]
+    assert second != first
+    assert resp.headers["x-router-policy"] == second
+    assert f'router_policy_info{{digest="{second}"}} 1.0' in metrics
+    assert first not in metrics  # one digest at a time
 
 
 async def _wait_for(client: Any, cluster: str) -> Any:

@@ -209,3 +209,48 @@ def test_sigterm_drains_a_stream_in_flight(spawn: Spawn, tmp_path: Path) -> None
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert len(text.split()) == 30
     assert proxy.popen.wait(10) == 0
+
+
+def test_sigterm_first_turns_readyz_away_while_still_serving(spawn: Spawn, tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    pool_port, port = free_port(), free_port()
+    pool = spawn(
+        "emulate", "--port", str(pool_port), "--model", "m", "--tokens-per-second", "20", "--completion-tokens", "30"
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        f'version: 1\nclusters:\n  p: {{kind: vllm, endpoints: ["http://127.0.0.1:{pool_port}/v1"], '
+        "model: m}\nmodels:\n  m: {cluster: p}\nauth: {anonymous: true}\n"
+    )
+    wait_http(f"http://127.0.0.1:{pool_port}/health", pool)
+    env = {"ROUTER_API_KEYS": f"it:{hash_key(KEY)}", "ROUTER_DRAIN_NOTICE_S": "2"}
+    proxy = spawn("serve", "--policies", str(policy), "--port", str(port), env=env)
+    wait_http(f"http://127.0.0.1:{port}/readyz", proxy)
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=10)
+    stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
+    chunks = [next(iter(stream))]
+    stopped_at = time.monotonic()
+    proxy.popen.send_signal(signal.SIGTERM)
+    probe: tuple[int, bytes] | None = None  # what the load balancer's probe sees
+    deadline = time.monotonic() + 1.5
+    while probe is None and time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).read()
+            time.sleep(0.02)
+        except urllib.error.HTTPError as exc:
+            probe = (exc.code, exc.read())
+    assert probe is not None
+    assert probe[0] == 503
+    assert b"draining" in probe[1]
+    late = client.chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "y"}])
+    assert late.status_code == 200  # still served during the notice
+    chunks += list(stream)
+    assert len("".join(c.choices[0].delta.content or "" for c in chunks if c.choices).split()) == 30
+    assert proxy.popen.wait(10) == 0
+    assert time.monotonic() - stopped_at >= 2  # the notice was given
+    log = proxy.output()
+    assert "draining: /readyz answers 503 for 2 s while requests are still served" in log
+    assert "stopping: no new connections" in log
+    assert "stopped: every request finished" in log

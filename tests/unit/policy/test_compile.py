@@ -89,3 +89,17 @@ def test_anthropic_clusters_must_state_their_output_cap() -> None:
     assert "p.yaml:3: clusters.c.default_max_tokens" in str(info.value)
     ok = text.replace("claude-sonnet-4-5}", "claude-sonnet-4-5, default_max_tokens: 2048}")
     assert compile_texts([("p.yaml", ok)], env={}).output_cap("c") == 2048
+
+
+def test_the_digest_names_the_files_contents_not_their_directory() -> None:
+    from router.policy.compile import digest
+
+    text = (
+        'version: 1\nclusters:\n  p: {kind: vllm, endpoints: ["http://a/v1"], model: m}\nmodels:\n  m: {cluster: p}\n'
+    )
+    a = compile_texts([("/etc/a/policy.yaml", text)], env={})
+    b = compile_texts([("/srv/b/policy.yaml", text)], env={})
+    assert a.digest == b.digest == digest([("policy.yaml", text)])
+    assert len(a.digest) == 12
+    assert compile_texts([("policy.yaml", text + "# a comment\n")], env={}).digest != a.digest
+    assert compile_texts([("other.yaml", text)], env={}).digest != a.digest
