@@ -44,6 +44,7 @@ def _endpoint(e: Endpoint, now: float) -> dict[str, Any]:
         "attempts": e.attempts,
         "failures": e.failures,
         "last_error": e.last_error or None,
+        "estimates": {"ttft": _estimate(e.ttft, now), "latency": _estimate(e.latency, now)},
         "adapters": sorted(e.adapters),
         "emulated": e.emulated,
         "scraped": None

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 
-def _fmt(ms: float | None) -> str:
-    return "-" if ms is None else f"{ms:.0f}"
+def _latency(est: dict[str, Any] | None) -> str:
+    """The p95 once it has its samples; until then the EWMA, so a slow endpoint shows from its first answer."""
+    if not est:
+        return "-"
+    if est.get("p95_ms") is not None:
+        return f"p95 {est['p95_ms']:.0f} ms"
+    if est.get("ewma_ms") is not None:
+        return f"~{est['ewma_ms']:.0f} ms (ewma, {est.get('samples', 0)} samples)"
+    return "-"
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -17,7 +24,7 @@ def render(doc: dict[str, Any]) -> str:
         head = (
             f"{c['name']} ({c['kind']}, {c['model']}): in flight {c['in_flight']}/{lim['max_in_flight']}, "
             f"pending {c['pending']}/{lim['max_pending']}, retries {c['retries_in_flight']}; "
-            f"ttft p95 {_fmt(est['ttft']['p95_ms'])} ms, latency p95 {_fmt(est['latency']['p95_ms'])} ms"
+            f"ttft {_latency(est['ttft'])}, latency {_latency(est['latency'])}"
         )
         if not c["available"]:
             head += f"; UNAVAILABLE: {c['unavailable_reason']}"
@@ -31,8 +38,11 @@ def render(doc: dict[str, Any]) -> str:
                 s = e["scraped"]
                 load = f" vllm running {s['running']} waiting {s['waiting']} kv {s['kv_cache_usage']}"
             tier = f" [{e['tier']}]" if e.get("tier", "default") != "default" else ""
+            timing = ""
+            if e.get("estimates"):
+                timing = f", ttft {_latency(e['estimates']['ttft'])}, latency {_latency(e['estimates']['latency'])}"
             lines.append(
                 f"  {e['state']:<9} {e['url']}{tier}{extra}: in flight {e['in_flight']}, attempts {e['attempts']}, "
-                f"failures {e['failures']}, ejections {e['ejections']}{load}"
+                f"failures {e['failures']}, ejections {e['ejections']}{timing}{load}"
             )
     return "\n".join(lines)

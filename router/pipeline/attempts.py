@@ -95,12 +95,14 @@ class Attempts:
         now = time.monotonic()
         cluster.record_success(endpoint)
         cluster.ttft.observe(now, elapsed)
+        endpoint.ttft.observe(now, elapsed)
         outcome.upstream_model = model
         if not isinstance(result, Completion):
             outcome.ttft_s = time.perf_counter() - outcome.started
             return OpenStream(result, lease, endpoint, span, started, elapsed, record, call)
         endpoint.in_flight -= 1
         cluster.latency.observe(now, elapsed)
+        endpoint.latency.observe(now, elapsed)
         record.outcome = "success"
         outcome.usage = result.usage or Usage()
         if span.is_recording():

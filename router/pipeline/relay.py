@@ -113,7 +113,9 @@ class Relay:
     def _learn(self, opened: OpenStream, error_type: str | None, message: str | None) -> None:
         """What the stream's end teaches the cluster: its latency, or a failure of its endpoint."""
         if error_type is None:
-            opened.cluster.latency.observe(time.monotonic(), time.perf_counter() - opened.started)
+            now, elapsed = time.monotonic(), time.perf_counter() - opened.started
+            opened.cluster.latency.observe(now, elapsed)
+            opened.endpoint.latency.observe(now, elapsed)
         elif error_type != "client_disconnected" and not (error_type == "timeout" and opened.call.deadline_bound_total):
             # A stream that broke half way: the endpoint failed, though the request cannot be retried
             # (unless the caller's own deadline cut it).

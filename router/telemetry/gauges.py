@@ -18,6 +18,8 @@ class EndpointGauges:
     up: bool  # the active health checks' verdict
     ejected: bool  # outlier ejection or cooldown in force
     in_flight: int
+    # (measure, stat) -> seconds: ("ttft" | "latency", "ewma" | "p95"); None: no samples / too few for a p95
+    estimates: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,12 @@ class LiveGauges(Collector):
         ejected = GaugeMetricFamily(
             n.M_ENDPOINT_EJECTED, "1 while the endpoint is ejected or cooling down.", labels=["cluster", "endpoint"]
         )
+        ep_latency = GaugeMetricFamily(
+            n.M_ENDPOINT_LATENCY,
+            "Live latency estimates of an endpoint's successful attempts (measure ttft|latency, stat ewma|p95; "
+            "the p95 needs 10 samples in 60 s, the EWMA shows from the first).",
+            labels=["cluster", "endpoint", "measure", "stat"],
+        )
         ep_in_flight = GaugeMetricFamily(
             n.M_ENDPOINT_IN_FLIGHT, "This proxy's requests in flight to the endpoint.", labels=["cluster", "endpoint"]
         )
@@ -70,4 +78,7 @@ class LiveGauges(Collector):
                 up.add_metric([c.cluster, e.endpoint], 1 if e.up else 0)
                 ejected.add_metric([c.cluster, e.endpoint], 1 if e.ejected else 0)
                 ep_in_flight.add_metric([c.cluster, e.endpoint], e.in_flight)
-        yield from (in_flight, pending, latency, up, ejected, ep_in_flight)
+                for (measure, stat), value in e.estimates.items():
+                    if value is not None:
+                        ep_latency.add_metric([c.cluster, e.endpoint, measure, stat], value)
+        yield from (in_flight, pending, latency, up, ejected, ep_in_flight, ep_latency)

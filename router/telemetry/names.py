@@ -93,6 +93,7 @@ M_ENDPOINT_UP: Final = "router_endpoint_up"
 M_EJECTIONS: Final = "router_endpoint_ejections"  # {cluster,endpoint,reason}
 M_ENDPOINT_EJECTED: Final = "router_endpoint_ejected"
 M_ENDPOINT_IN_FLIGHT: Final = "router_endpoint_in_flight_requests"
+M_ENDPOINT_LATENCY: Final = "router_endpoint_latency_estimate_seconds"  # {cluster,endpoint,measure,stat}
 M_RETRIES: Final = "router_retries"  # {cluster,reason}: retries sent to a cluster, by the failure before
 M_FAILOVERS: Final = "router_failovers"  # {from_cluster,cluster}: attempts on a fallback after a failure
 M_SPILLOVERS: Final = "router_spillovers"  # {cluster,reason}: requests that moved on from a target

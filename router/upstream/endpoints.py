@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from router.policy.schema_base import DEFAULT_TIER
 from router.redaction import redact_url
 from router.upstream.balance import Load
+from router.upstream.estimate import Estimate
 from router.upstream.outlier import OutlierState
 
 SCRAPE_STALE_AFTER = 3.0  # scrape intervals after which scraped load is ignored
@@ -41,6 +42,9 @@ class Endpoint:
     outlier: OutlierState = field(default_factory=OutlierState)
     in_flight: int = 0
     scraped: Scraped = field(default_factory=Scraped)
+    # This endpoint's own latency (its cluster keeps the same over all endpoints): a slow replica shows.
+    ttft: Estimate = field(default_factory=Estimate)
+    latency: Estimate = field(default_factory=Estimate)
     attempts: int = 0
     failures: int = 0
     last_error: str = ""

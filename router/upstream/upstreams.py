@@ -70,9 +70,21 @@ class Upstreams:
                 for measure, est in (("ttft", c.ttft), ("latency", c.latency), ("queue", c.queue))
                 for stat, value in (("ewma", est.ewma), ("p95", est.p95(now)))
             }
-            endpoints = [EndpointGauges(e.label, e.healthy, e.outlier.ejected(now), e.in_flight) for e in c.endpoints]
+            endpoints = [
+                EndpointGauges(e.label, e.healthy, e.outlier.ejected(now), e.in_flight, estimates_of(e, now))
+                for e in c.endpoints
+            ]
             out.append(ClusterGauges(c.name, c.in_flight, c.pending, estimates, endpoints))
         return out
+
+
+def estimates_of(e: Endpoint, now: float) -> dict[tuple[str, str], float | None]:
+    """An endpoint's latency estimates by (measure, stat)."""
+    return {
+        (measure, stat): value
+        for measure, est in (("ttft", e.ttft), ("latency", e.latency))
+        for stat, value in (("ewma", est.ewma), ("p95", est.p95(now)))
+    }
 
 
 def needs_litellm(policy: Policy) -> bool:

@@ -324,3 +324,34 @@ async def test_each_attempt_is_a_span_and_skipped_targets_are_events(
     attrs = dict(skipped[0].attributes or {})
     assert (attrs["router.cluster"], attrs["router.skip_reason"]) == ("pool", "no_endpoint")
     assert "1 ejected" in str(attrs["detail"])
+
+
+async def test_a_slow_endpoint_shows_in_status_and_metrics_from_its_first_answers(
+    emulator: EmulatorFactory, proxy: ProxyFactory
+) -> None:
+    from router.cli.status_table import render
+
+    fast = await emulator(model="small-model")
+    slow = await emulator(model="small-model", latency_ms=900)
+    lb = "    load_balancing: {policy: round_robin}\n"
+    client = await proxy(pool_policy([url(fast), url(slow)], extra=lb))
+    await asyncio.gather(*(client.post("/v1/chat/completions", json=chat_body(model="pinned")) for _ in range(6)))
+    doc = await (await client.get("/v1/admin/clusters")).json()
+    endpoints = {e["url"]: e for e in doc["clusters"][0]["endpoints"]}
+    slow_est, fast_est = endpoints[url(slow)]["estimates"]["ttft"], endpoints[url(fast)]["estimates"]["ttft"]
+    assert slow_est["samples"] == 3  # too few for a p95: the EWMA tells already
+    assert slow_est["p95_ms"] is None
+    assert slow_est["ewma_ms"] >= 900
+    assert fast_est["ewma_ms"] < 300
+    text = render(doc)
+    assert f"{url(slow)}: in flight 0, attempts 3, failures 0, ejections 0, ttft ~9" in text
+    metrics = await (await client.get("/metrics")).text()
+    line = next(
+        m
+        for m in metrics.splitlines()
+        if m.startswith("router_endpoint_latency_estimate_seconds{")
+        and f'endpoint="{url(slow)}"' in m
+        and 'measure="ttft"' in m
+        and 'stat="ewma"' in m
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 0.9
