@@ -8,13 +8,14 @@ import sys
 from typing import Any
 
 
-def _admin_get(args: argparse.Namespace, path: str) -> object | None:
-    """GET an admin endpoint of a running proxy; None (after printing why) on failure."""
+def _admin_get(args: argparse.Namespace, path: str, base: str | None = None) -> object | None:
+    """GET an admin endpoint of a running proxy (``base``, else the first of ``--url``); None (after
+    printing why) on failure."""
     import json
     import urllib.error
     import urllib.request
 
-    url = args.url.rstrip("/") + path
+    url = (base or _urls(args)[0]).rstrip("/") + path
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {args.key}"} if args.key else {})
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as resp:
@@ -27,16 +28,34 @@ def _admin_get(args: argparse.Namespace, path: str) -> object | None:
     return None
 
 
+def _urls(args: argparse.Namespace) -> list[str]:
+    """``--url`` may name several replicas (repeated, or comma-separated)."""
+    values = args.url or [os.environ.get("ROUTER_URL", "http://127.0.0.1:8080")]
+    return [u.strip() for v in values for u in v.split(",") if u.strip()]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    """One replica's view; with several ``--url``, each one's, and where they disagree on an endpoint."""
     import json
 
-    from router.cli.status_table import render
+    from router.cli.status_table import disagreements, render
 
-    doc = _admin_get(args, "/v1/admin/clusters")
-    if not isinstance(doc, dict):
+    views: dict[str, dict[str, Any]] = {}
+    for url in _urls(args):
+        doc = _admin_get(args, "/v1/admin/clusters", url)
+        if isinstance(doc, dict):
+            views[url] = doc
+    if not views:
         return 1
-    print(json.dumps(doc, indent=2) if args.json else render(doc))
-    return 0
+    if args.json:
+        print(json.dumps(views if len(_urls(args)) > 1 else next(iter(views.values())), indent=2))
+    elif len(_urls(args)) == 1:
+        print(render(next(iter(views.values()))))
+    else:
+        for url, doc in views.items():
+            print(f"== {url} (policy {doc.get('policy') or '?'})\n{render(doc)}\n")
+        print("\n".join(disagreements(views)) or "every replica sees every endpoint in the same state")
+    return 0 if len(views) == len(_urls(args)) else 1
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
@@ -116,7 +135,11 @@ def cmd_keys_hash(args: argparse.Namespace) -> int:
 
 
 def _admin_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("ROUTER_URL", "http://127.0.0.1:8080"), help="the proxy")
+    p.add_argument(
+        "--url",
+        action="append",
+        help="the proxy (or ROUTER_URL; default http://127.0.0.1:8080); `status` takes several, one per replica",
+    )
     p.add_argument("--key", default=os.environ.get("ROUTER_ADMIN_KEY"), help="admin key (or ROUTER_ADMIN_KEY)")
     p.add_argument("--json", action="store_true", help="print the raw JSON")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds")

@@ -46,3 +46,23 @@ def render(doc: dict[str, Any]) -> str:
                 f"failures {e['failures']}, ejections {e['ejections']}{timing}{load}"
             )
     return "\n".join(lines)
+
+
+def disagreements(views: dict[str, dict[str, Any]]) -> list[str]:
+    """Where replicas (by URL) see things differently: the policy they serve, each endpoint's state."""
+    out: list[str] = []
+    digests: dict[str, list[str]] = {}
+    for replica, doc in views.items():
+        digests.setdefault(str(doc.get("policy") or "?"), []).append(replica)
+    if len(digests) > 1:
+        out.append("policy differs: " + "; ".join(f"{d} on {', '.join(r)}" for d, r in sorted(digests.items())))
+    states: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for replica, doc in views.items():
+        for c in doc.get("clusters", []):
+            for e in c["endpoints"]:
+                states.setdefault((c["name"], e["url"]), {}).setdefault(e["state"], []).append(replica)
+    for (cluster, url), by_state in sorted(states.items()):
+        if len(by_state) > 1:
+            seen = "; ".join(f"{s} on {', '.join(r)}" for s, r in sorted(by_state.items()))
+            out.append(f"{cluster} {url}: {seen}")
+    return out

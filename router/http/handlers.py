@@ -141,7 +141,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def admin_clusters(request: web.Request) -> web.Response:
     """Every cluster's endpoints, health, ejections, in-flight counts and latency estimates."""
-    return _json(status(request.app[STATE].serving.upstreams))
+    serving = request.app[STATE].serving
+    return _json({"policy": serving.policy.digest, **status(serving.upstreams)})
 
 
 async def admin_usage(request: web.Request) -> web.Response:

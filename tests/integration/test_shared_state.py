@@ -153,3 +153,21 @@ async def test_redis_stopped_and_restarted_mid_run(spawn: Spawn, tmp_path: Path)
     # ledger equals what the answers said they cost.
     assert sum(r["requests"] for r in rows.values()) == served
     assert abs(Decimal(str(report["total"]["cost_usd"])) - spent) < Decimal("1e-6")  # type: ignore[index]
+
+
+def test_router_status_reads_every_replica(spawn: Spawn, tmp_path: Path, prefix: str) -> None:
+    import subprocess
+    import sys
+
+    urls = start(spawn, tmp_path, "  []", SHARED_URL, prefix, 2)
+    args = [sys.executable, "-m", "router", "status", "--key", ADMIN, "--url", urls[0], "--url", urls[1]]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode == 0, out.stderr
+    for url in urls:
+        assert f"== {url} (policy " in out.stdout
+    assert out.stdout.count("  up        http://127.0.0.1:") == 2  # the pool's one endpoint, seen by each
+    assert out.stdout.rstrip().endswith("every replica sees every endpoint in the same state")
+    down = [*args[:-2], "--url", f"{urls[1]},http://127.0.0.1:9"]  # one replica unreachable: exit 1
+    out = subprocess.run(down, capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode == 1
+    assert "http://127.0.0.1:9/v1/admin/clusters" in out.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.cli.status_table import render
+from router.cli.status_table import disagreements, render
 
 
 def endpoint(url: str, tier: str, state: str = "up") -> dict[str, Any]:
@@ -51,3 +51,20 @@ def test_a_slow_endpoint_shows_its_ewma_before_its_p95_warms_up() -> None:
     lines = render(doc).splitlines()
     assert "ttft ~450 ms (ewma, 6 samples), latency -" in lines[0]
     assert lines[1].endswith("ttft ~903 ms (ewma, 3 samples), latency p95 950 ms")
+
+
+def test_replicas_that_see_an_endpoint_differently_are_named() -> None:
+    def view(policy: str, state: str) -> dict[str, Any]:
+        return {
+            "policy": policy,
+            "clusters": [{"name": "pool", "endpoints": [endpoint("http://a/v1", "default", state),
+                                                        endpoint("http://b/v1", "default")]}],
+        }  # fmt: skip
+
+    same = {"http://r1": view("abc", "up"), "http://r2": view("abc", "up")}
+    assert disagreements(same) == []
+    split = {"http://r1": view("abc", "ejected"), "http://r2": view("abc", "up"), "http://r3": view("def", "up")}
+    assert disagreements(split) == [
+        "policy differs: abc on http://r1, http://r2; def on http://r3",
+        "pool http://a/v1: ejected on http://r1; up on http://r2, http://r3",
+    ]
