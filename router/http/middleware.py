@@ -106,7 +106,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if chat:
         state.metrics.in_flight.inc()
         state.in_flight += 1
-    span_name = f"{request.method} {request.path}"
+    span_name = f"{request.method} {route_of(request)}"
     with tracing.tracer.start_as_current_span(
         span_name, context=ctx, kind=SpanKind.SERVER, record_exception=False, set_status_on_exception=False
     ) as span:
@@ -213,21 +213,45 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
         st.access_log.info(orjson.dumps(_access_line(request, outcome, seconds)).decode())
 
 
+def route_of(request: web.Request) -> str:
+    """``http.route``: the matched route's template, or ``unmatched`` (a path no route serves must not
+    become a span name or attribute of its own: unbounded cardinality)."""
+    if request.match_info.http_exception is not None:
+        return n.UNMATCHED_ROUTE
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else n.UNMATCHED_ROUTE
+
+
 def _span_attributes(request: web.Request, outcome: RequestOutcome, span: Span) -> None:
-    span.set_attributes(
-        {
-            n.HTTP_REQUEST_METHOD: request.method,
-            n.URL_PATH: request.path,
-            n.HTTP_ROUTE: request.path,
-            n.HTTP_RESPONSE_STATUS_CODE: outcome.status,
-            n.ROUTER_REQUEST_ID: outcome.request_id,
-            n.ROUTER_ROUTE: outcome.route,
-            n.ROUTER_CLUSTER: outcome.cluster,
-            n.ROUTER_REASON: outcome.reason,
-            n.ROUTER_ALIAS: outcome.alias,
-            n.ROUTER_TENANT: outcome.tenant,
-        }
-    )
+    attributes: dict[str, str | int] = {
+        n.HTTP_REQUEST_METHOD: request.method,
+        n.URL_PATH: request.path,
+        n.URL_SCHEME: request.scheme,
+        n.HTTP_ROUTE: route_of(request),
+        n.HTTP_RESPONSE_STATUS_CODE: outcome.status,
+        n.ROUTER_REQUEST_ID: outcome.request_id,
+    }
+    host = request.url.host
+    if host:
+        attributes[n.SERVER_ADDRESS] = host
+        if request.url.port is not None:
+            attributes[n.SERVER_PORT] = request.url.port
+    if request.remote:
+        attributes[n.CLIENT_ADDRESS] = request.remote
+    agent = request.headers.get("User-Agent")
+    if agent:
+        attributes[n.USER_AGENT_ORIGINAL] = agent[:256]
+    # What the router decided, only once it decided it (a 400 or 404 has no route, cluster or tenant).
+    for key, value in (
+        (n.ROUTER_ROUTE, outcome.route),
+        (n.ROUTER_CLUSTER, outcome.cluster),
+        (n.ROUTER_REASON, outcome.reason),
+        (n.ROUTER_ALIAS, outcome.alias),
+        (n.ROUTER_TENANT, outcome.tenant),
+    ):
+        if value:
+            attributes[key] = value
+    span.set_attributes(attributes)
     if outcome.key_name is not None:
         span.set_attribute(n.ROUTER_KEY_NAME, outcome.key_name)
     if outcome.cost_usd is not None:

@@ -109,7 +109,7 @@ class Attempts:
             response_attributes(span, result.response_model, result.response_id, result.finish_reasons, result.usage)
             if self.capture_content:
                 span.set_attribute(n.GEN_AI_OUTPUT_MESSAGES, choices_json(result.payload))
-        end_span(self.metrics, span, cluster, model, started, None, result.usage, None, None)
+        end_span(self.metrics, span, cluster, model, started, None, result.usage, None)
         return result
 
     def _span(
@@ -122,13 +122,13 @@ class Attempts:
         retry: bool,
         hedge: bool,
     ) -> trace.Span:
-        span = self.tracing.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT)
+        span = self.tracing.tracer.start_span(f"chat {cluster.semconv_model(model)}", kind=SpanKind.CLIENT)
         if span.is_recording():
             span.set_attributes(
                 {
                     n.GEN_AI_OPERATION_NAME: n.OPERATION_CHAT,
                     n.GEN_AI_PROVIDER_NAME: cluster.provider,
-                    n.GEN_AI_REQUEST_MODEL: model,
+                    n.GEN_AI_REQUEST_MODEL: cluster.semconv_model(model),
                     n.SERVER_ADDRESS: endpoint.host,
                     n.SERVER_PORT: endpoint.port,
                     n.ROUTER_CLUSTER: cluster.name,
@@ -201,7 +201,7 @@ class Attempts:
                     log_ejection(metrics, cluster, endpoint, ejection)
                     span.add_event(n.EVENT_EJECTED, {"seconds": ejection.seconds, "count": ejection.count})
             span.set_attribute(n.ROUTER_NEXT_REASON, exc.kind)
-            end_span(metrics, span, cluster, model, started, exc.kind, None, None, endpoint.shown(exc.message))
+            end_span(metrics, span, cluster, model, started, exc.kind, None, None)
         elif isinstance(exc, UpstreamRejected):
             # The request is at fault, not the endpoint: nothing is held against it, and nothing is
             # forgiven either (an answer the provider never sent is no proof of health).
@@ -211,11 +211,11 @@ class Attempts:
             record.outcome, record.error_type = "rejected", f"http_{exc.status}"
             if exc.context_exceeded:  # the route's next target with another model may take it
                 record.next_reason = "context_length_exceeded"
-            end_span(metrics, span, cluster, model, started, record.error_type, None, None, exc.message)
+            end_span(metrics, span, cluster, model, started, record.error_type, None, None)
         else:  # cancelled: the client went away, or a hedge answered first
             lost = isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (n.HEDGE_LOST,)
             record.outcome, record.error_type = "cancelled", n.HEDGE_LOST if lost else n.CLIENT_DISCONNECTED
-            end_span(metrics, span, cluster, model, started, record.error_type, None, None, None)
+            end_span(metrics, span, cluster, model, started, record.error_type, None, None)
 
 
 async def close_unused(opened: OpenStream, metrics: Metrics, why: str) -> None:
@@ -228,7 +228,7 @@ async def close_unused(opened: OpenStream, metrics: Metrics, why: str) -> None:
         opened.lease.release()
         opened.record.outcome, opened.record.error_type = "cancelled", why
         m = opened.record.upstream_model
-        end_span(metrics, opened.span, opened.cluster, m, opened.started, why, None, opened.ttfc, None)
+        end_span(metrics, opened.span, opened.cluster, m, opened.started, why, None, opened.ttfc)
 
 
 def log_ejection(metrics: Metrics, cluster: ClusterRuntime, endpoint: Endpoint, ejection: Ejection) -> None:
@@ -249,15 +249,23 @@ def end_span(
     error_type: str | None,
     usage: Usage | None,
     ttfc: float | None,
-    message: str | None,
 ) -> None:
     """Close an attempt's span and record it (duration, tokens, time to first chunk)."""
     if span.is_recording():
         span.set_attribute(n.ROUTER_OUTCOME, "error" if error_type else "success")
+        if ttfc is not None:
+            span.set_attribute(n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, ttfc)
     if error_type is not None:
         span.set_attribute(n.ERROR_TYPE, error_type)
-        span.set_status(Status(StatusCode.ERROR, message))
+        # The kind of failure, not the upstream's own text (it may echo the prompt, a URL or a key).
+        span.set_status(Status(StatusCode.ERROR, error_type))
     span.end()
     metrics.record_attempt(
-        cluster.provider, model, cluster.name, time.perf_counter() - started, error_type, usage, ttfc
+        cluster.provider,
+        cluster.semconv_model(model),
+        cluster.name,
+        time.perf_counter() - started,
+        error_type,
+        usage,
+        ttfc,
     )

@@ -104,11 +104,11 @@ class Relay:
         st = opened.stream.state
         if opened.span.is_recording():
             response_attributes(opened.span, st.response_model, st.response_id, tuple(st.finish_reasons), usage)
-        self._end(opened, error_type, usage, message)
+        self._end(opened, error_type, usage)
 
-    def _end(self, opened: OpenStream, error_type: str | None, usage: Usage | None, message: str | None) -> None:
+    def _end(self, opened: OpenStream, error_type: str | None, usage: Usage | None) -> None:
         m = opened.record.upstream_model
-        end_span(self.metrics, opened.span, opened.cluster, m, opened.started, error_type, usage, opened.ttfc, message)
+        end_span(self.metrics, opened.span, opened.cluster, m, opened.started, error_type, usage, opened.ttfc)
 
     def _learn(self, opened: OpenStream, error_type: str | None, message: str | None) -> None:
         """What the stream's end teaches the cluster: its latency, or a failure of its endpoint."""

@@ -104,6 +104,14 @@ class ClusterRuntime(ABC):
     def provider(self) -> str:
         return self.transport.provider
 
+    def semconv_model(self, model: str) -> str:
+        """``gen_ai.request.model``: the model as its provider names it. A frontier cluster's litellm string
+        carries the provider as a prefix (``openai/gpt-4o``), which ``gen_ai.provider.name`` says already; a
+        pool's model name may hold a slash of its own (``meta-llama/Llama-3.1-8B-Instruct``)."""
+        if isinstance(self.config, FrontierCluster) and "/" in model:
+            return model.split("/", 1)[1]
+        return model
+
     @property
     def upstream_model(self) -> str:
         return self.config.model

@@ -79,9 +79,10 @@ async def test_traceparent_is_propagated_upstream_from_the_client_span(basic: di
 
 async def test_frontier_span_names_the_provider(basic: dict[str, Any], spans: Spans) -> None:
     await basic["client"].post("/v1/chat/completions", json=chat_body("frontier"))
-    client = by_name(spans)["chat openai/frontier-model"]
+    client = by_name(spans)["chat frontier-model"]  # litellm's provider prefix is not part of the model
     attrs = client.attributes or {}
     assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.request.model"] == "frontier-model"
     assert attrs["gen_ai.response.model"] == "frontier-model"
     assert attrs["gen_ai.usage.output_tokens"] == 16
     # litellm forwards our headers: the frontier emulator sees the same trace.
@@ -100,6 +101,8 @@ async def test_failed_attempt_span_has_error_type(emulator: Any, proxy: Any, spa
     got = {s.name: s for s in spans[1].get_finished_spans()}
     failed = got["chat small-model"].attributes or {}
     assert failed["error.type"] == "http_503"
+    # The span's status says what kind of failure, never the upstream's own text.
+    assert got["chat small-model"].status.description == "http_503"
     # The pool's one replica was retried once (a 503 may pass), then the backup answered: attempt 3.
     assert (got["chat backup-model"].attributes or {})["router.attempt"] == 3
 
@@ -153,3 +156,41 @@ async def test_one_json_access_log_line_per_request(basic: dict[str, Any], caplo
     assert entry["latency_ms"] > 0
     assert len(entry["request_id"]) == 32
     assert "do-not-log-me" not in lines[0]
+
+
+async def test_server_spans_are_bounded_and_say_who_called(basic: dict[str, Any], spans: Spans) -> None:
+    client = basic["client"]
+    await client.post("/v1/chat/completions", json=chat_body(), headers={"User-Agent": "billing-svc/1.2"})
+    for path in ("/v1/no-such-path", "/wp-admin/x.php", "/v1/chat/completions/extra"):
+        assert (await client.get(path)).status == 404
+    server = [s for s in spans[1].get_finished_spans() if s.kind == SpanKind.SERVER]
+    # Every path under /v1/ is the API's (and traced); whatever it is, a path no route serves is `unmatched`.
+    assert [s.name for s in server] == ["POST /v1/chat/completions"] + ["GET unmatched"] * 2
+    ok = server[0].attributes or {}
+    assert ok["http.route"] == "/v1/chat/completions"
+    assert ok["url.scheme"] == "http"
+    assert ok["server.address"] == "127.0.0.1"
+    assert isinstance(ok["server.port"], int)
+    assert ok["client.address"] == "127.0.0.1"
+    assert ok["user_agent.original"] == "billing-svc/1.2"
+    assert ok["router.route"] == "general"
+    missing = server[1].attributes or {}
+    assert missing["http.route"] == "unmatched"
+    assert missing["url.path"] == "/v1/no-such-path"
+    assert not [k for k in missing if k.startswith("router.") and k != "router.request_id"]  # nothing decided
+
+
+async def test_a_streamed_attempt_says_when_its_first_chunk_came(basic: dict[str, Any], spans: Spans) -> None:
+    resp = await basic["client"].post("/v1/chat/completions", json={**chat_body(), "stream": True})
+    await resp.read()
+    attempt = by_name(spans)["chat small-model"].attributes or {}
+    first_chunk = attempt["gen_ai.response.time_to_first_chunk"]
+    assert isinstance(first_chunk, float)
+    assert 0 < first_chunk < 5
+
+
+async def test_metrics_have_no_created_series(basic: dict[str, Any]) -> None:
+    await basic["client"].post("/v1/chat/completions", json=chat_body())
+    text = await (await basic["client"].get("/metrics")).text()
+    assert "router_requests_total" in text
+    assert "_created" not in text

@@ -25,3 +25,34 @@ def test_otlp_and_console_exporters_from_env() -> None:
 def test_a_given_provider_wins() -> None:
     provider = TracerProvider()
     assert build_tracing({}, provider).provider is provider
+
+
+def test_the_resource_follows_the_specifications_order() -> None:
+    from router.telemetry.tracing import resource_from_env
+
+    assert resource_from_env({}).attributes["service.name"] == "hybrid-llm-router"
+    attrs = {"OTEL_RESOURCE_ATTRIBUTES": "service.name=billing-router,service.instance.id=pod%2D7"}
+    resource = resource_from_env(attrs).attributes
+    assert resource["service.name"] == "billing-router"  # not overridden by our default
+    assert resource["service.instance.id"] == "pod-7"
+    both = resource_from_env({**attrs, "OTEL_SERVICE_NAME": "named"}).attributes
+    assert both["service.name"] == "named"  # OTEL_SERVICE_NAME wins
+    assert both["service.instance.id"] == "pod-7"
+
+
+def test_an_otlp_protocol_this_build_cannot_speak_is_an_error() -> None:
+    import pytest
+
+    from router.errors import PolicyError
+
+    base = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}
+    for var in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+        with pytest.raises(PolicyError) as err:
+            exporter_from_env({**base, var: "grpc"})
+        assert err.value.issues[0].path == var
+        assert "http/protobuf" in err.value.issues[0].message
+    ok = exporter_from_env({**base, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"})
+    assert type(ok).__name__ == "OTLPSpanExporter"
+    # The traces-specific setting wins over the general one.
+    both = {**base, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}
+    assert type(exporter_from_env(both)).__name__ == "OTLPSpanExporter"
