@@ -80,6 +80,7 @@ class AttemptRecord:
     next_reason: str | None = None
     retry: bool = False
     hedge: bool = False  # made by a hedge: the rest of the chain, tried while the first target was slow
+    seconds: float | None = None  # how long it took, once it ended
 
 
 @dataclass(slots=True)
@@ -94,6 +95,8 @@ class RequestOutcome:
     endpoint: str = ""  # of the attempt that answered
     tier: str | None = None  # that endpoint's capacity tier (self-hosted pools): it prices the answer
     policy: str = ""  # the digest of the policy the request was routed by
+    confidence: float | None = None  # the classifier's, for its task
+    rule: str | None = None  # the rule that matched (None: a pinned alias or a default route)
     upstream_model: str = ""
     reason: str = ""
     status: int = 0

@@ -200,9 +200,11 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
     if chat:
         st.metrics.in_flight.dec()
         st.in_flight -= 1
+        # The cluster that answered; for a request nobody answered (a 502, a 504), the last one tried.
+        tried = outcome.attempts[-1].cluster if outcome.attempts else "none"
         st.metrics.record_request(
             outcome.route or "none",
-            outcome.cluster or "none",
+            outcome.cluster or tried,
             outcome.status,
             outcome.stream,
             seconds,
@@ -282,8 +284,27 @@ def _access_line(request: web.Request, outcome: RequestOutcome, seconds: float) 
         "output_tokens": outcome.usage.output_tokens,
         "latency_ms": round(seconds * 1000, 3),
         "ttft_ms": round(outcome.ttft_s * 1000, 3) if outcome.ttft_s is not None else None,
+        "policy": outcome.policy or None,
+        "task": outcome.task,
+        "confidence": None if outcome.confidence is None else round(outcome.confidence, 4),
+        "complexity": None if outcome.complexity is None else round(outcome.complexity, 4),
+        "rule": outcome.rule,
         "attempts": len(outcome.attempts),
         "endpoint": outcome.endpoint or (outcome.attempts[-1].endpoint if outcome.attempts else None),
+        # Every attempt, the failed ones too: which endpoint, how it ended, why, how long it took.
+        "tried": [
+            {
+                "cluster": a.cluster,
+                "endpoint": a.endpoint,
+                "outcome": a.outcome,
+                "error_type": a.error_type,
+                "ms": None if a.seconds is None else round(a.seconds * 1000, 3),
+                **({"retry": True} if a.retry else {}),
+                **({"hedge": True} if a.hedge else {}),
+            }
+            for a in outcome.attempts
+        ]
+        or None,
         "hedge": outcome.hedge,
         "skipped": outcome.skipped or None,
         "tenant": outcome.tenant or None,

@@ -109,7 +109,7 @@ class Attempts:
             response_attributes(span, result.response_model, result.response_id, result.finish_reasons, result.usage)
             if self.capture_content:
                 span.set_attribute(n.GEN_AI_OUTPUT_MESSAGES, choices_json(result.payload))
-        end_span(self.metrics, span, cluster, model, started, None, result.usage, None)
+        end_span(self.metrics, span, cluster, model, started, None, result.usage, None, record)
         return result
 
     def _span(
@@ -201,7 +201,7 @@ class Attempts:
                     log_ejection(metrics, cluster, endpoint, ejection)
                     span.add_event(n.EVENT_EJECTED, {"seconds": ejection.seconds, "count": ejection.count})
             span.set_attribute(n.ROUTER_NEXT_REASON, exc.kind)
-            end_span(metrics, span, cluster, model, started, exc.kind, None, None)
+            end_span(metrics, span, cluster, model, started, exc.kind, None, None, record)
         elif isinstance(exc, UpstreamRejected):
             # The request is at fault, not the endpoint: nothing is held against it, and nothing is
             # forgiven either (an answer the provider never sent is no proof of health).
@@ -211,11 +211,11 @@ class Attempts:
             record.outcome, record.error_type = "rejected", f"http_{exc.status}"
             if exc.context_exceeded:  # the route's next target with another model may take it
                 record.next_reason = "context_length_exceeded"
-            end_span(metrics, span, cluster, model, started, record.error_type, None, None)
+            end_span(metrics, span, cluster, model, started, record.error_type, None, None, record)
         else:  # cancelled: the client went away, or a hedge answered first
             lost = isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (n.HEDGE_LOST,)
             record.outcome, record.error_type = "cancelled", n.HEDGE_LOST if lost else n.CLIENT_DISCONNECTED
-            end_span(metrics, span, cluster, model, started, record.error_type, None, None)
+            end_span(metrics, span, cluster, model, started, record.error_type, None, None, record)
 
 
 async def close_unused(opened: OpenStream, metrics: Metrics, why: str) -> None:
@@ -228,7 +228,7 @@ async def close_unused(opened: OpenStream, metrics: Metrics, why: str) -> None:
         opened.lease.release()
         opened.record.outcome, opened.record.error_type = "cancelled", why
         m = opened.record.upstream_model
-        end_span(metrics, opened.span, opened.cluster, m, opened.started, why, None, opened.ttfc)
+        end_span(metrics, opened.span, opened.cluster, m, opened.started, why, None, opened.ttfc, opened.record)
 
 
 def log_ejection(metrics: Metrics, cluster: ClusterRuntime, endpoint: Endpoint, ejection: Ejection) -> None:
@@ -249,8 +249,10 @@ def end_span(
     error_type: str | None,
     usage: Usage | None,
     ttfc: float | None,
+    record: AttemptRecord | None = None,
 ) -> None:
-    """Close an attempt's span and record it (duration, tokens, time to first chunk)."""
+    """Close an attempt's span and record it (duration, tokens, time to first chunk; on ``record``, its
+    duration for the access log)."""
     if span.is_recording():
         span.set_attribute(n.ROUTER_OUTCOME, "error" if error_type else "success")
         if ttfc is not None:
@@ -260,11 +262,14 @@ def end_span(
         # The kind of failure, not the upstream's own text (it may echo the prompt, a URL or a key).
         span.set_status(Status(StatusCode.ERROR, error_type))
     span.end()
+    seconds = time.perf_counter() - started
+    if record is not None:
+        record.seconds = seconds
     metrics.record_attempt(
         cluster.provider,
         cluster.semconv_model(model),
         cluster.name,
-        time.perf_counter() - started,
+        seconds,
         error_type,
         usage,
         ttfc,

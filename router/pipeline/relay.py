@@ -108,7 +108,9 @@ class Relay:
 
     def _end(self, opened: OpenStream, error_type: str | None, usage: Usage | None) -> None:
         m = opened.record.upstream_model
-        end_span(self.metrics, opened.span, opened.cluster, m, opened.started, error_type, usage, opened.ttfc)
+        end_span(
+            self.metrics, opened.span, opened.cluster, m, opened.started, error_type, usage, opened.ttfc, opened.record
+        )
 
     def _learn(self, opened: OpenStream, error_type: str | None, message: str | None) -> None:
         """What the stream's end teaches the cluster: its latency, or a failure of its endpoint."""

@@ -96,7 +96,7 @@ class Pipeline:
         decision = serving.policy.pinned.get(chat.alias)
         if decision is None:
             decision = await self._route(chat, headers, outcome, principal, serving.policy)
-        outcome.route, outcome.reason = decision.route, decision.reason
+        outcome.route, outcome.reason, outcome.rule = decision.route, decision.reason, decision.rule
         acc, policy = self.accounting, serving.policy
         cache_key = acc.cache.key(policy.cache, principal.tenant, chat)
         if cache_key is not None:
@@ -150,6 +150,7 @@ class Pipeline:
             c = await self.classify(chat, headers, policy, principal.tenant)
             feats = c.features
             outcome.task, outcome.complexity = feats.task, feats.complexity
+            outcome.confidence = c.result.confidence if c.result is not None else None
             if span.is_recording():
                 _classify_attributes(span, c)
         with tracer.start_as_current_span(n.SPAN_DECIDE) as span:

@@ -194,3 +194,52 @@ async def test_metrics_have_no_created_series(basic: dict[str, Any]) -> None:
     text = await (await basic["client"].get("/metrics")).text()
     assert "router_requests_total" in text
     assert "_created" not in text
+
+
+async def test_the_access_log_has_every_attempt_and_the_decision(
+    emulator: Any, proxy: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.conftest import BASIC_POLICY, url
+
+    caplog.set_level(logging.INFO, logger="router.access")
+    bad = await emulator(model="small-model", lora=["extract-lora"], failure_rate=1.0, failure_status=500)
+    good = await emulator(model="backup-model")
+    client = await proxy(BASIC_POLICY.format(pool=url(bad), backup=url(good), frontier=url(good), pool_limit=8))
+    resp = await client.post("/v1/chat/completions", json=chat_body())
+    assert resp.status == 200
+    entry = orjson.loads([r.getMessage() for r in caplog.records if r.name == "router.access"][-1])
+    assert entry["rule"] == "general"
+    assert entry["policy"] == resp.headers["x-router-policy"]
+    assert entry["cluster"] == "backup"
+    tried = entry["tried"]
+    assert [(t["cluster"], t["outcome"], t["error_type"]) for t in tried] == [
+        ("pool", "error", "http_500"),
+        ("pool", "error", "http_500"),
+        ("backup", "success", None),
+    ]
+    assert tried[0]["endpoint"] == url(bad)
+    assert tried[1]["retry"] is True
+    assert all(t["ms"] > 0 for t in tried)
+
+
+async def test_a_request_nobody_answered_is_counted_on_the_cluster_it_tried(emulator: Any, proxy: Any) -> None:
+    slow = await emulator(model="m", latency_ms=2000)
+    policy = f"""
+version: 1
+clusters:
+  p: {{kind: vllm, endpoints: ["{url_of(slow)}"], model: m, timeouts: {{first_byte_s: 0.2, total_s: 1}},
+      health_check: {{metrics_interval_s: 0}}}}
+models:
+  m: {{cluster: p}}
+"""
+    client = await proxy(policy)
+    resp = await client.post("/v1/chat/completions", json=chat_body(model="m"))
+    assert resp.status == 504
+    metrics = await (await client.get("/metrics")).text()
+    assert 'router_requests_total{cluster="p",route="model:m",status="504"} 1.0' in metrics
+
+
+def url_of(server: Any) -> str:
+    from tests.conftest import url
+
+    return url(server)
