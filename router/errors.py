@@ -129,6 +129,14 @@ class ModelNotFound(RouterError):
     code = "model_not_found"
 
 
+class NotFound(RouterError):
+    """An admin lookup found nothing (a decision no longer kept)."""
+
+    status = 404
+    error_type = "invalid_request_error"
+    code = "not_found"
+
+
 class UpstreamError(RouterError):
     status = 502
     code: str | None = "upstream_error"

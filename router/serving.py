@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from router.accounting.tokens import TokenCounter
+from router.admin.decisions import DecisionLog
 from router.emulator.devstack import EmulatorFleet
 from router.policy.compile import Policy
 from router.settings import Settings
@@ -55,6 +56,7 @@ class RouterState:
     classifier_model: ClassifierModel | None = None  # injected (tests share one loaded model)
     store: StateStore = field(default_factory=MemoryStore)
     in_flight: int = 0  # chat requests being served (the drain waits for them)
+    decisions: DecisionLog | None = None  # the opt-in decision log (settings.decision_log)
     draining: bool = False  # a stop was asked for: /readyz answers 503 so load balancers move away
     tokens: TokenCounter = field(default_factory=TokenCounter)
     # litellm's own event loop, in a thread (router.upstream.transport.background), started when a policy needs it.

@@ -82,6 +82,13 @@ class Settings(BaseModel):
         description="Seconds between reads of the shared ledger into the pool economics gauges "
         "(router_pool_*, router_route_*_usd_per_1k_tokens).",
     )
+    decision_log: bool = Field(
+        False,
+        description="Keep each request's decision (classification, rule, route, targets, every attempt) in the "
+        "state store for `decision_log_ttl_s`, for GET /v1/admin/decisions/{request_id}. Prompts only with "
+        "content capture on.",
+    )
+    decision_log_ttl_s: float = Field(3600.0, gt=0, le=30 * 86_400, description="How long decisions are kept.")
     drain_notice_s: float = Field(
         5.0,
         ge=0,

@@ -97,6 +97,7 @@ class RequestOutcome:
     policy: str = ""  # the digest of the policy the request was routed by
     confidence: float | None = None  # the classifier's, for its task
     rule: str | None = None  # the rule that matched (None: a pinned alias or a default route)
+    targets: list[str] = field(default_factory=list)  # the decision's chain: cluster[:adapter], in order
     upstream_model: str = ""
     reason: str = ""
     status: int = 0

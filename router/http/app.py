@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from router.accounting import economics_live
 from router.accounting.prices import price_book
 from router.admin import reload
+from router.admin.decisions import DecisionLog
 from router.classifier import startup
 from router.http import handlers
 from router.http.keys import ACCOUNTING, PIPELINE, STATE
@@ -71,6 +72,8 @@ def create_app(
     )
     metrics.policy_loaded(policy.digest, time.time())
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
+    if settings.decision_log:
+        state.decisions = DecisionLog(settings.state_prefix, settings.decision_log_ttl_s)
     app[STATE] = state
     app[ACCOUNTING] = accounting = accounting_of(state)
     app[PIPELINE] = Pipeline(state, accounting)
@@ -88,6 +91,7 @@ def create_app(
         app.router.add_get("/v1/admin/usage", handlers.admin_usage)
         app.router.add_get("/v1/admin/usage/verify", handlers.admin_usage_verify)
         app.router.add_get("/v1/admin/capacity", handlers.admin_capacity)
+        app.router.add_get("/v1/admin/decisions/{request_id}", handlers.admin_decision)
         app.router.add_get("/metrics", handlers.metrics)
     return app
 
@@ -142,6 +146,8 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         econ.cancel()
         task.cancel()
         await accounting.flush()
+        if state.decisions is not None:
+            await state.decisions.drain()
         await state.store.close()
 
 

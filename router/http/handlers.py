@@ -10,6 +10,7 @@ from aiohttp import web
 
 from router.accounting import capacity, economics, usage, verify, windows
 from router.accounting.ledger import served_label
+from router.admin import decisions
 from router.admin.clusters import status
 from router.api.chat import ChatRequest, parse_chat_request
 from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
@@ -170,6 +171,12 @@ async def admin_capacity(request: web.Request) -> web.Response:
     served = await store.ledger([served_label(h) for h in hours])
     by_hour = {h: served[served_label(h)] for h in hours}
     return _json(capacity.plan(serving.policy, serving.prices, hours, ledgers, by_hour, target))
+
+
+async def admin_decision(request: web.Request) -> web.Response:
+    """What the router decided for a recent request, and everything it tried (the opt-in decision log)."""
+    state = request.app[STATE]
+    return _json(await decisions.lookup(state.store, state.settings.state_prefix, request.match_info["request_id"]))
 
 
 async def admin_usage_verify(request: web.Request) -> web.Response:

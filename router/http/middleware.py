@@ -213,6 +213,8 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
         )
     if st.settings.access_log:
         st.access_log.info(orjson.dumps(_access_line(request, outcome, seconds)).decode())
+    if chat and st.decisions is not None and outcome.route:
+        st.decisions.remember(st.store, outcome)
 
 
 def route_of(request: web.Request) -> str:

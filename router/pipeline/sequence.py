@@ -97,6 +97,7 @@ class Pipeline:
         if decision is None:
             decision = await self._route(chat, headers, outcome, principal, serving.policy)
         outcome.route, outcome.reason, outcome.rule = decision.route, decision.reason, decision.rule
+        outcome.targets = [t.cluster + (f":{t.adapter}" if t.adapter else "") for t in decision.targets]
         acc, policy = self.accounting, serving.policy
         cache_key = acc.cache.key(policy.cache, principal.tenant, chat)
         if cache_key is not None:

@@ -243,3 +243,41 @@ def url_of(server: Any) -> str:
     from tests.conftest import url
 
     return url(server)
+
+
+async def test_a_recent_decision_can_be_looked_up_by_request_id(emulator: Any, proxy: Any) -> None:
+    from tests.conftest import BASIC_POLICY, url
+
+    bad = await emulator(model="small-model", lora=["extract-lora"], failure_rate=1.0, failure_status=500)
+    good = await emulator(model="backup-model")
+    policy = BASIC_POLICY.format(pool=url(bad), backup=url(good), frontier=url(good), pool_limit=8)
+    client = await proxy(policy, decision_log=True)
+    resp = await client.post("/v1/chat/completions", json=chat_body(), headers={"x-request-id": "req-4711"})
+    assert resp.status == 200
+    doc = await (await client.get("/v1/admin/decisions/req-4711")).json()
+    assert doc["object"] == "router.decision"
+    assert (doc["rule"], doc["route"], doc["cluster"], doc["status"]) == (
+        "general",
+        "general",
+        "backup",
+        200,
+    )
+    assert doc["targets"][0] == "pool"
+    assert [(t["cluster"], t["outcome"]) for t in doc["tried"]] == [
+        ("pool", "error"),
+        ("pool", "error"),
+        ("backup", "success"),
+    ]
+    assert doc["policy"] == resp.headers["x-router-policy"]
+    assert "prompt" not in doc  # content capture is off
+    missing = await client.get("/v1/admin/decisions/req-0000")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["code"] == "not_found"
+
+
+async def test_without_the_decision_log_nothing_is_kept(basic: dict[str, Any]) -> None:
+    resp = await basic["client"].post("/v1/chat/completions", json=chat_body(), headers={"x-request-id": "req-1"})
+    assert resp.status == 200
+    missing = await basic["client"].get("/v1/admin/decisions/req-1")
+    assert missing.status == 404
+    assert "ROUTER_DECISION_LOG was off" in (await missing.json())["error"]["message"]

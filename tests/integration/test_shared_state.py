@@ -27,7 +27,7 @@ KEY, OTHER, ADMIN = "sk-router-acme", "sk-router-strict", "sk-router-admin"
 KEYS = f"acme:{hash_key(KEY)},strict:{hash_key(OTHER)},ops:{hash_key(ADMIN)}:admin"
 
 
-def start(spawn: Spawn, tmp: Path, budgets: str, redis_url: str, prefix: str, replicas: int) -> list[str]:
+def start(spawn: Spawn, tmp: Path, budgets: str, redis_url: str, prefix: str, replicas: int, **extra: str) -> list[str]:
     pool = free_port()
     emu = spawn("emulate", "--port", str(pool), "--model", "small-model", "--latency-ms", "30")
     wait_http(f"http://127.0.0.1:{pool}/health", emu)
@@ -38,7 +38,7 @@ def start(spawn: Spawn, tmp: Path, budgets: str, redis_url: str, prefix: str, re
     for _ in range(replicas):
         port = free_port()
         env = {"ROUTER_REDIS_URL": redis_url, "ROUTER_STATE_PREFIX": prefix, "ROUTER_API_KEYS": KEYS,
-               "ROUTER_ACCESS_LOG": "false", "ROUTER_RELOAD_INTERVAL_S": "0"}  # fmt: skip
+               "ROUTER_ACCESS_LOG": "false", "ROUTER_RELOAD_INTERVAL_S": "0", **extra}  # fmt: skip
         procs.append(spawn("serve", "--policies", str(policy), "--port", str(port), env=env))
         urls.append(f"http://127.0.0.1:{port}")
     for url, proc in zip(urls, procs, strict=True):
@@ -171,3 +171,23 @@ def test_router_status_reads_every_replica(spawn: Spawn, tmp_path: Path, prefix:
     out = subprocess.run(down, capture_output=True, text=True, timeout=30, check=False)
     assert out.returncode == 1
     assert "http://127.0.0.1:9/v1/admin/clusters" in out.stderr
+
+
+async def test_a_decision_is_found_from_any_replica(spawn: Spawn, tmp_path: Path, prefix: str) -> None:
+    urls = start(spawn, tmp_path, "  []", SHARED_URL, prefix, 2, ROUTER_DECISION_LOG="true")
+    async with aiohttp.ClientSession() as session:
+        body = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
+        headers = {"Authorization": f"Bearer {KEY}", "x-request-id": "shared-1"}
+        async with session.post(f"{urls[0]}/v1/chat/completions", json=body, headers=headers) as r:
+            assert r.status == 200
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        doc: dict[str, object] = {}
+        for _ in range(50):  # written off the response's path
+            async with session.get(f"{urls[1]}/v1/admin/decisions/shared-1", headers=admin) as r:
+                if r.status == 200:
+                    doc = await r.json()
+                    break
+            await asyncio.sleep(0.05)
+        assert doc["request_id"] == "shared-1"
+        assert doc["tenant"] == "acme"
+        assert doc["status"] == 200
