@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
             print(f"error: {args.input}: not valid JSON: {exc}", file=sys.stderr)
             return 1
     headers = dict(h.split(":", 1) for h in args.header)
+    if args.url:
+        return _explain_remote(args, body, {k.strip(): v.strip() for k, v in headers.items()})
     try:
         router = _offline(args.policies)
         chat = _chat_from(body)
@@ -107,6 +110,32 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 1
     except RouterError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _explain_remote(args: argparse.Namespace, body: object, headers: dict[str, str]) -> int:
+    """The running proxy's explain (``POST /v1/route/explain``): its policy, its loaded encoder, in
+    milliseconds instead of the seconds it takes to load one here. An admin key gets the whole trace."""
+    import urllib.error
+    import urllib.request
+
+    import orjson
+
+    url = args.url.rstrip("/") + "/v1/route/explain"
+    send = {"Content-Type": "application/json", **headers}
+    if args.key:
+        send["Authorization"] = f"Bearer {args.key}"
+    request = urllib.request.Request(url, data=orjson.dumps(body), headers=send, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as resp:
+            doc = orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        print(f"error: {url}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:300]}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"error: {url}: {exc}", file=sys.stderr)
         return 1
     print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     return 0
@@ -141,6 +170,11 @@ def add_policy_commands(sub: Any) -> None:
     src.add_argument("--message", help="a single user message")
     ex.add_argument("--model", default="auto", help="alias for --message (default auto)")
     ex.add_argument("--header", action="append", default=[], help="request header 'name: value' (repeatable)")
+    ex.add_argument(
+        "--url", help="ask a running proxy instead (its policy and loaded encoder: milliseconds, not seconds)"
+    )
+    ex.add_argument("--key", default=os.environ.get("ROUTER_ADMIN_KEY"), help="with --url: an admin key (full trace)")
+    ex.add_argument("--timeout", type=float, default=10.0, help="with --url: seconds")
     ex.set_defaults(func=cmd_explain)
 
     cl = sub.add_parser("classify", help="classify and route a JSONL file of requests (id, messages per line)")

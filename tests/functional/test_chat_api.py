@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from router.emulator.app import STATE as EMU
 from tests.conftest import chat_body
@@ -160,3 +161,18 @@ models:
     resp = await client.get("/readyz")
     assert resp.status == 503
     assert (await resp.json())["clusters"]["dead"]["endpoints_up"] == 0
+
+
+async def test_router_explain_asks_a_running_proxy(basic: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from router.cli.main import main
+
+    base = str(basic["client"].make_url("")).rstrip("/")
+    args = ["explain", "--url", base, "--message", "hello there", "--header", "x-tenant-hint: none"]
+    assert await asyncio.to_thread(main, args) == 0
+    doc = orjson.loads(capsys.readouterr().out)
+    remote = await (await basic["client"].post("/v1/route/explain", json=chat_body(content="hello there"))).json()
+    assert doc["decision"] == remote["decision"]
+    assert await asyncio.to_thread(main, ["explain", "--url", "http://127.0.0.1:9", "--message", "x"]) == 1
+    assert "error: http://127.0.0.1:9/v1/route/explain" in capsys.readouterr().err
