@@ -32,6 +32,8 @@ from router.state.memory import MemoryStore
 from router.state.redis import RedisStore
 from router.state.resilient import ResilientStore
 from router.telemetry.metrics import Metrics
+from router.telemetry.metrics_push import MetricsPush
+from router.telemetry.otlp_metrics import metrics_exporter_from_env
 from router.telemetry.tracing import build_tracing
 from router.tenancy.keys import load_keys
 from router.upstream import health
@@ -74,6 +76,8 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     if settings.decision_log:
         state.decisions = DecisionLog(settings.state_prefix, settings.decision_log_ttl_s)
+    # The same instruments over OTLP when an endpoint is configured (built here: a bad protocol fails start-up).
+    exporter = metrics_exporter_from_env(env) if tracer_provider is None else None
     app[STATE] = state
     app[ACCOUNTING] = accounting = accounting_of(state)
     app[PIPELINE] = Pipeline(state, accounting)
@@ -81,6 +85,8 @@ def create_app(
     app.cleanup_ctx.extend(
         [_tracing_ctx, _state_ctx, _classifier_ctx, _upstreams_ctx, _health_ctx, _watcher_ctx, _settled_ctx]
     )
+    if exporter is not None:
+        app.cleanup_ctx.insert(1, MetricsPush(exporter, metrics.registry, env).cleanup_ctx())
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/route/explain", handlers.route_explain)
     app.router.add_get("/v1/models", handlers.list_models)

@@ -41,10 +41,10 @@ SUPPORTED_PROTOCOLS = ("http/protobuf",)
 DEFAULT_SERVICE_NAME = "hybrid-llm-router"
 
 
-def check_protocol(env: Mapping[str, str]) -> None:
+def check_protocol(env: Mapping[str, str], signal: str = "TRACES") -> None:
     """OTLP goes over HTTP with protobuf (the exporter this build ships); asking for another protocol is a
-    start-up error, not a silent fallback."""
-    for var in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+    start-up error, not a silent fallback. ``signal``: TRACES or METRICS."""
+    for var in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         value = env.get(var, "").strip().lower()
         if value and value not in SUPPORTED_PROTOCOLS:
             raise PolicyError(
