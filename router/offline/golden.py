@@ -2,7 +2,9 @@
 
 A case names a request (``messages``, or ``prompt`` as a one-user-message shorthand; optional ``model``
 alias and ``headers``) and what the policy must decide for it: ``route``, ``cluster`` and optionally
-``task`` and ``adapter``. A failing case prints a diff of expected and actual, with the decision's reason.
+``task``, ``adapter`` and ``fallbacks`` (the clusters after the first, in order). A failing case prints a
+diff of expected and actual, with the decision's reason. A case that is itself wrong (an unknown field, no
+prompt) fails on its own, with its file and line; the file's other cases still run.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Expect(BaseModel):
     cluster: str
     task: str | None = None
     adapter: str | None = None
+    fallbacks: list[str] | None = None
 
 
 class Case(BaseModel):
@@ -52,15 +55,19 @@ class Case(BaseModel):
 
 
 class CaseFile(BaseModel):
+    """The file's shape; each case is validated on its own (a bad one does not hide the others)."""
+
     model_config = ConfigDict(extra="forbid")
-    cases: list[Case] = Field(min_length=1)
+    cases: list[dict[str, Any]] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
 class Located:
     file: str
     line: int | None
-    case: Case
+    name: str
+    case: Case | None  # None: the case itself is invalid (``problems`` say why)
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,29 +103,55 @@ def load_cases(files: Sequence[Path]) -> list[Located]:
                     PolicyIssue(str(f), doc.line_of(loc), dotted(loc), err["msg"].removeprefix("Value error, "))
                 )
             continue
-        for i, case in enumerate(parsed.cases):
-            try:
-                case.chat()
-            except InvalidRequest as exc:
-                issues.append(PolicyIssue(str(f), doc.line_of(("cases", i)), f"cases[{i}]", exc.message))
-            out.append(Located(str(f), doc.line_of(("cases", i)), case))
+        for i, raw in enumerate(parsed.cases):
+            out.append(_case(str(f), doc.line_of(("cases", i)), i, raw, doc))
     if issues:
         raise PolicyError(issues)
     return out
 
 
+def _case(file: str, line: int | None, i: int, raw: dict[str, Any], doc: Any) -> Located:
+    name = str(raw.get("name") or f"cases[{i}]")
+    try:
+        case = Case.model_validate(raw)
+        case.chat()
+    except ValidationError as exc:
+        problems = tuple(
+            f"invalid case: {dotted(('cases', i, *err['loc']))} (line {doc.line_of(('cases', i, *err['loc']))}): "
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
+        )
+        return Located(file, line, name, None, problems)
+    except InvalidRequest as exc:
+        return Located(file, line, name, None, (f"invalid case: {exc.message}",))
+    return Located(file, line, name, case)
+
+
 def run_cases(router: OfflineRouter, cases: Sequence[Located]) -> list[Outcome]:
-    chats = [c.case.chat() for c in cases]
-    classified = router.classify(chats, [c.case.headers for c in cases])
+    valid = [c for c in cases if c.case is not None]
+    chats = [c.case.chat() for c in valid if c.case is not None]
+    classified = dict(
+        zip((id(c) for c in valid), router.classify(chats, [c.case.headers for c in valid if c.case]), strict=True)
+    )
     out = []
-    for where, c in zip(cases, classified, strict=True):
+    for where in cases:
+        if where.case is None:
+            out.append(Outcome(where, False, where.problems))
+            continue
+        c = classified[id(where)]
         exp = where.case.expect
         try:
             d = router.decide(c)
         except RouterError as exc:
             out.append(Outcome(where, False, (f"error: {exc.message}",)))
             continue
-        actual = {"route": d.route, "cluster": d.primary.cluster, "task": c.features.task, "adapter": d.primary.adapter}
+        actual = {
+            "route": d.route,
+            "cluster": d.primary.cluster,
+            "task": c.features.task,
+            "adapter": d.primary.adapter,
+            "fallbacks": [t.cluster for t in d.targets[1:]],
+        }
         wanted = {k: v for k, v in exp.model_dump().items() if v is not None or k in ("route", "cluster")}
         diff = tuple(
             f"{key}: expected {want!r}, got {actual[key]!r}" for key, want in wanted.items() if actual[key] != want
@@ -137,7 +170,7 @@ def render(outcomes: Sequence[Outcome]) -> str:
     lines = []
     for o in outcomes:
         at = f"{o.where.file}:{o.where.line}" if o.where.line else o.where.file
-        lines.append(f"{'PASS' if o.ok else 'FAIL'}  {o.where.case.name}  ({at})")
+        lines.append(f"{'PASS' if o.ok else 'FAIL'}  {o.where.name}  ({at})")
         lines += [f"      {d}" for d in o.diff]
     failed = sum(not o.ok for o in outcomes)
     lines.append(f"{len(outcomes) - failed} passed, {failed} failed")

@@ -28,7 +28,7 @@ def test_there_are_golden_cases() -> None:
     assert len(CASES) >= 15
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.case.name for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_golden_case(router: OfflineRouter, case: Located) -> None:
     [outcome] = run_cases(router, [case])
     assert outcome.ok, render([outcome])

@@ -20,11 +20,40 @@ POLICIES = Path(__file__).parents[3] / "policies"
 
 def test_invalid_case_files_report_file_and_line(tmp_path: Path) -> None:
     f = tmp_path / "p.test.yaml"
-    f.write_text("cases:\n  - name: one\n    prompt: hi\n    messages: []\n    expect: {route: r, cluster: c}\n")
+    f.write_text("cases: []\n")
     with pytest.raises(PolicyError) as info:
         load_cases([f])
-    assert "p.test.yaml:2" in str(info.value.issues[0])
-    assert "exactly one of `prompt` or `messages`" in str(info.value.issues[0])
+    assert "p.test.yaml:1" in str(info.value.issues[0])
+
+
+def test_a_bad_case_fails_on_its_own_and_the_others_run(tmp_path: Path, classifier_model: ClassifierModel) -> None:
+    f = tmp_path / "p.test.yaml"
+    f.write_text(
+        "cases:\n"
+        "  - name: both inputs\n    prompt: hi\n    messages: []\n    expect: {route: r, cluster: c}\n"
+        "  - name: typo\n    model: small\n    prompt: hi\n    expect: {route: 'model:small', clustr: small-8b}\n"
+        "  - name: fine\n    model: small\n    prompt: hi\n"
+        "    expect: {route: 'model:small', cluster: small-8b, fallbacks: [frontier-mini]}\n"
+    )
+    cases = load_cases([f])
+    outcomes = run_cases(OfflineRouter(load_policy(POLICIES, env={}), classifier_model), cases)
+    assert [(o.where.name, o.ok) for o in outcomes] == [("both inputs", False), ("typo", False), ("fine", True)]
+    text = render(outcomes)
+    assert "FAIL  both inputs" in text
+    assert "exactly one of `prompt` or `messages`" in text
+    assert "invalid case: cases[1].expect.clustr (line 9)" in text
+    assert "1 passed, 2 failed" in text
+
+
+def test_fallbacks_are_asserted(tmp_path: Path, classifier_model: ClassifierModel) -> None:
+    f = tmp_path / "p.test.yaml"
+    f.write_text(
+        "cases:\n  - name: wrong chain\n    model: small\n    prompt: hi\n"
+        "    expect: {route: 'model:small', cluster: small-8b, fallbacks: [frontier-strong]}\n"
+    )
+    [outcome] = run_cases(OfflineRouter(load_policy(POLICIES, env={}), classifier_model), load_cases([f]))
+    assert not outcome.ok
+    assert "fallbacks: expected ['frontier-strong'], got ['frontier-mini']" in render([outcome])
 
 
 def test_a_failing_case_prints_a_diff(tmp_path: Path, classifier_model: ClassifierModel) -> None:
