@@ -27,6 +27,7 @@ from router.errors import PolicyError, PolicyIssue
 from router.policy.checks import check
 from router.policy.compiled import CompiledRoute, Policy, keyword_pattern
 from router.policy.merge import Merged
+from router.policy.messages import did_you_mean, in_policy_words, keys_at
 from router.policy.schema import (
     PolicyFile,
 )
@@ -113,9 +114,11 @@ def _validation_issues(doc: SourceDoc, exc: ValidationError) -> list[PolicyIssue
     out = []
     for err in exc.errors():
         loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("vllm", "openai", "frontier")))
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = in_policy_words(err)
         if err["type"] == "extra_forbidden":
-            msg = RENAMED.get(str(loc[-1]) if loc else "", "unknown key (not in the policy schema; check the spelling)")
+            key = str(loc[-1]) if loc else ""
+            unknown = "unknown key (not in the policy schema)" + did_you_mean(key, keys_at(PolicyFile, loc[:-1]))
+            msg = RENAMED.get(key, unknown)
         elif err["type"] == "missing":
             msg = "required key is missing"
         elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):

@@ -99,10 +99,11 @@ class ModelAlias(_Strict):
 class Match(_Strict):
     """Conditions of a rule. All set conditions must hold; unset ones match anything."""
 
-    models: list[str] | None = Field(None, description="Requested aliases this rule applies to.")
-    tenants: list[str] | None = Field(None, description="Tenants this rule applies to.")
+    models: list[str] | None = Field(None, min_length=1, description="Requested aliases this rule applies to.")
+    tenants: list[str] | None = Field(None, min_length=1, description="Tenants this rule applies to.")
     headers: dict[str, str] | None = Field(
         None,
+        min_length=1,
         description="Request headers (case-insensitive names) and the exact value each must have; "
         "the value `*` only requires the header to be present.",
     )

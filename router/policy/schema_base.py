@@ -10,4 +10,5 @@ DEFAULT_TIER = "default"  # the tier of endpoints that name none
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a YAML string is not quietly turned into a number or a flag (`priority: "60"` is an error).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)

@@ -139,7 +139,10 @@ class _Walker:
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         value = self.constructor.construct_object(node, deep=True)
         if isinstance(value, str) and "${" in value:
-            return self._expand(value, path, node.start_mark.line + 1)
+            expanded = self._expand(value, path, node.start_mark.line + 1)
+            if getattr(node, "style", None) is None:  # unquoted: typed as if the value were written there
+                return _plain_scalar(expanded)
+            return expanded
         return value
 
     def _expand(self, value: str, path: KeyPath, line: int) -> str:
@@ -158,3 +161,13 @@ class _Walker:
             return ""
 
         return _ENV.sub(repl, value)
+
+
+def _plain_scalar(text: str) -> Any:
+    """An unquoted expanded value resolved as YAML resolves a plain scalar (``64`` an int, ``true`` a
+    flag, anything else the string), so that strict types see what the author meant."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, bool | int | float) else text
