@@ -98,7 +98,8 @@ case "$cmd" in
     ensure_test_tools
     echo "== ruff" && "$VENV/bin/ruff" check router tests && "$VENV/bin/ruff" format --check router tests
     echo "== mypy (strict)" && "$VENV/bin/mypy"
-    echo "== policy check (bundled)" && "$VENV/bin/router" policy check "$ROOT/policies"
+    echo "== policy check and lint (bundled)" && "$VENV/bin/router" policy check "$ROOT/policies" \
+      && "$VENV/bin/router" policy lint "$ROOT/policies"
     echo "== pytest"
     set +e
     "$VENV/bin/pytest" -q -p no:cacheprovider "$@"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
     from router.policy.compile import load_policy
+    from router.policy.lint import lint
 
     try:
         policy = load_policy(args.path)
@@ -27,11 +28,30 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         return 1
     for warning in policy.warnings:
         print(f"warning: {warning}")
+    for issue in lint(policy):
+        print(f"warning: {issue}")
     print(
         f"ok: {len(policy.files)} file(s), {len(policy.clusters)} clusters, {len(policy.models)} model aliases, "
         f"{len(policy.routes)} routes"
     )
     return 0
+
+
+def cmd_policy_lint(args: argparse.Namespace) -> int:
+    """What loads but can never take effect; exit 1 when there is any (for CI)."""
+    from router.policy.compile import load_policy
+    from router.policy.lint import lint
+
+    try:
+        policy = load_policy(args.path)
+    except PolicyError as exc:
+        print_issues(exc)
+        return 1
+    findings = lint(policy)
+    for issue in findings:
+        print(f"warning: {issue}")
+    print(f"{len(findings)} finding(s)" if findings else "ok: nothing that can never take effect")
+    return 1 if findings else 0
 
 
 def cmd_policy_reference(args: argparse.Namespace) -> int:
@@ -189,6 +209,11 @@ def add_policy_commands(sub: Any) -> None:
     check = psub.add_parser("check", help="validate policy files; exit 0 if valid, 1 if not")
     check.add_argument("path", type=Path)
     check.set_defaults(func=cmd_policy_check)
+    lint_cmd = psub.add_parser(
+        "lint", help="rules that never match (shadowed by an earlier one), clusters never used; exit 1 if any"
+    )
+    lint_cmd.add_argument("path", type=Path)
+    lint_cmd.set_defaults(func=cmd_policy_lint)
     ptest = psub.add_parser("test", help="run the golden cases (*.test.yaml) beside a policy; exit 0 if all pass")
     ptest.add_argument("path", type=Path, help="policy directory (or one *.test.yaml file in it)")
     ptest.set_defaults(func=cmd_policy_test)
