@@ -160,7 +160,8 @@ def test_router_status_shows_the_live_clusters(stack: dict[str, object]) -> None
     ).stdout
     assert out.startswith("pool (vllm, small-model): in flight 0/256")
     assert "  up        http://127.0.0.1:" in out
-    assert "attempts 1, failures 0, ejections 0 vllm running 0.0 waiting 0.0" in out
+    assert "attempts 1, failures 0, ejections 0, ttft ~" in out  # its own latency, the EWMA while the p95 warms up
+    assert "(ewma, 1 samples) vllm running 0.0 waiting 0.0" in out
     assert "api (frontier, openai/frontier-model)" in out
     spent = subprocess.run(
         [sys.executable, "-m", "router", "usage", "--url", url, "--group-by", "tenant"],
