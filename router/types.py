@@ -82,6 +82,18 @@ class AttemptRecord:
     hedge: bool = False  # made by a hedge: the rest of the chain, tried while the first target was slow
     seconds: float | None = None  # how long it took, once it ended
 
+    def as_json(self) -> dict[str, object]:
+        """For the access log and the decision log: where it went, how it ended, why, how long."""
+        return {
+            "cluster": self.cluster,
+            "endpoint": self.endpoint,
+            "outcome": self.outcome,
+            "error_type": self.error_type,
+            "ms": None if self.seconds is None else round(self.seconds * 1000, 3),
+            **({"retry": True} if self.retry else {}),
+            **({"hedge": True} if self.hedge else {}),
+        }
+
 
 @dataclass(slots=True)
 class RequestOutcome:

@@ -44,18 +44,7 @@ def record(outcome: RequestOutcome, prompt: str | None = None) -> dict[str, Any]
         "reason": outcome.reason or None,
         "targets": list(outcome.targets),
         "skipped": list(outcome.skipped),
-        "tried": [
-            {
-                "cluster": a.cluster,
-                "endpoint": a.endpoint,
-                "outcome": a.outcome,
-                "error_type": a.error_type,
-                "ms": None if a.seconds is None else round(a.seconds * 1000, 3),
-                "retry": a.retry,
-                "hedge": a.hedge,
-            }
-            for a in outcome.attempts
-        ],
+        "tried": [a.as_json() for a in outcome.attempts],
         "status": outcome.status,
         "cluster": outcome.cluster or None,
         "error_type": outcome.error_type,

@@ -10,25 +10,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.cli.common import print_issues
-from router.errors import PolicyError
+from router.errors import PolicyError, PolicyIssue
 
 if TYPE_CHECKING:
     from router.api.chat import ChatRequest
     from router.offline.router import OfflineRouter
+    from router.policy.compiled import Policy
 
 
-def cmd_policy_check(args: argparse.Namespace) -> int:
+def _checked(path: Path) -> tuple[Policy | None, list[PolicyIssue]]:
+    """The policy at ``path`` and its lint findings; None (after printing every error) if it does not load."""
     from router.policy.compile import load_policy
     from router.policy.lint import lint
 
     try:
-        policy = load_policy(args.path)
+        policy = load_policy(path)
     except PolicyError as exc:
         print_issues(exc)
+        return None, []
+    return policy, lint(policy)
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    policy, findings = _checked(args.path)
+    if policy is None:
         return 1
     for warning in policy.warnings:
         print(f"warning: {warning}")
-    for issue in lint(policy):
+    for issue in findings:
         print(f"warning: {issue}")
     print(
         f"ok: {len(policy.files)} file(s), {len(policy.clusters)} clusters, {len(policy.models)} model aliases, "
@@ -39,15 +48,9 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 def cmd_policy_lint(args: argparse.Namespace) -> int:
     """What loads but can never take effect; exit 1 when there is any (for CI)."""
-    from router.policy.compile import load_policy
-    from router.policy.lint import lint
-
-    try:
-        policy = load_policy(args.path)
-    except PolicyError as exc:
-        print_issues(exc)
+    policy, findings = _checked(args.path)
+    if policy is None:
         return 1
-    findings = lint(policy)
     for issue in findings:
         print(f"warning: {issue}")
     print(f"{len(findings)} finding(s)" if findings else "ok: nothing that can never take effect")

@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from router.accounting.costs import header as cost_header
 from router.errors import Forbidden, RouterError, Unauthorized
 from router.http.keys import ADMIN_LISTENER, OUTCOME, PRINCIPAL, STATE
+from router.http.observe import access_line, route_of, span_attributes
 from router.serving import RouterState
-from router.telemetry import names as n
 from router.tenancy.auth import Principal, authenticate, require_admin
 from router.types import RequestOutcome
 
@@ -196,7 +196,7 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
     st = request.app[STATE]
     seconds = time.perf_counter() - outcome.started
     if span.is_recording():
-        _span_attributes(request, outcome, span)
+        span_attributes(request, outcome, span)
     if chat:
         st.metrics.in_flight.dec()
         st.in_flight -= 1
@@ -212,107 +212,6 @@ def _finish(request: web.Request, outcome: RequestOutcome, span: Span, chat: boo
             outcome.usage,
         )
     if st.settings.access_log:
-        st.access_log.info(orjson.dumps(_access_line(request, outcome, seconds)).decode())
+        st.access_log.info(orjson.dumps(access_line(request, outcome, seconds)).decode())
     if chat and st.decisions is not None and outcome.route:
         st.decisions.remember(st.store, outcome)
-
-
-def route_of(request: web.Request) -> str:
-    """``http.route``: the matched route's template, or ``unmatched`` (a path no route serves must not
-    become a span name or attribute of its own: unbounded cardinality)."""
-    if request.match_info.http_exception is not None:
-        return n.UNMATCHED_ROUTE
-    info = request.match_info.route.resource
-    return info.canonical if info is not None else n.UNMATCHED_ROUTE
-
-
-def _span_attributes(request: web.Request, outcome: RequestOutcome, span: Span) -> None:
-    attributes: dict[str, str | int] = {
-        n.HTTP_REQUEST_METHOD: request.method,
-        n.URL_PATH: request.path,
-        n.URL_SCHEME: request.scheme,
-        n.HTTP_ROUTE: route_of(request),
-        n.HTTP_RESPONSE_STATUS_CODE: outcome.status,
-        n.ROUTER_REQUEST_ID: outcome.request_id,
-    }
-    host = request.url.host
-    if host:
-        attributes[n.SERVER_ADDRESS] = host
-        if request.url.port is not None:
-            attributes[n.SERVER_PORT] = request.url.port
-    if request.remote:
-        attributes[n.CLIENT_ADDRESS] = request.remote
-    agent = request.headers.get("User-Agent")
-    if agent:
-        attributes[n.USER_AGENT_ORIGINAL] = agent[:256]
-    # What the router decided, only once it decided it (a 400 or 404 has no route, cluster or tenant).
-    for key, value in (
-        (n.ROUTER_ROUTE, outcome.route),
-        (n.ROUTER_CLUSTER, outcome.cluster),
-        (n.ROUTER_REASON, outcome.reason),
-        (n.ROUTER_ALIAS, outcome.alias),
-        (n.ROUTER_TENANT, outcome.tenant),
-    ):
-        if value:
-            attributes[key] = value
-    span.set_attributes(attributes)
-    if outcome.key_name is not None:
-        span.set_attribute(n.ROUTER_KEY_NAME, outcome.key_name)
-    if outcome.cost_usd is not None:
-        span.set_attribute(n.ROUTER_COST_USD, outcome.cost_usd)
-    if outcome.baseline_cost_usd is not None:
-        span.set_attribute(n.ROUTER_BASELINE_COST_USD, outcome.baseline_cost_usd)
-    if outcome.cache is not None:
-        span.set_attribute(n.ROUTER_CACHE, outcome.cache)
-    if outcome.status >= 500 or outcome.error_type:
-        span.set_attribute(n.ERROR_TYPE, outcome.error_type or str(outcome.status))
-    if outcome.status >= 500:
-        span.set_status(Status(StatusCode.ERROR))
-
-
-def _access_line(request: web.Request, outcome: RequestOutcome, seconds: float) -> dict[str, object]:
-    """One JSON line per request (docs/telemetry.md lists the fields)."""
-    return {
-        "request_id": outcome.request_id,
-        "method": request.method,
-        "path": request.path,
-        "status": outcome.status,
-        "alias": outcome.alias or None,
-        "route": outcome.route or None,
-        "cluster": outcome.cluster or None,
-        "upstream_model": outcome.upstream_model or None,
-        "stream": outcome.stream,
-        "input_tokens": outcome.usage.input_tokens,
-        "output_tokens": outcome.usage.output_tokens,
-        "latency_ms": round(seconds * 1000, 3),
-        "ttft_ms": round(outcome.ttft_s * 1000, 3) if outcome.ttft_s is not None else None,
-        "policy": outcome.policy or None,
-        "task": outcome.task,
-        "confidence": None if outcome.confidence is None else round(outcome.confidence, 4),
-        "complexity": None if outcome.complexity is None else round(outcome.complexity, 4),
-        "rule": outcome.rule,
-        "attempts": len(outcome.attempts),
-        "endpoint": outcome.endpoint or (outcome.attempts[-1].endpoint if outcome.attempts else None),
-        # Every attempt, the failed ones too: which endpoint, how it ended, why, how long it took.
-        "tried": [
-            {
-                "cluster": a.cluster,
-                "endpoint": a.endpoint,
-                "outcome": a.outcome,
-                "error_type": a.error_type,
-                "ms": None if a.seconds is None else round(a.seconds * 1000, 3),
-                **({"retry": True} if a.retry else {}),
-                **({"hedge": True} if a.hedge else {}),
-            }
-            for a in outcome.attempts
-        ]
-        or None,
-        "hedge": outcome.hedge,
-        "skipped": outcome.skipped or None,
-        "tenant": outcome.tenant or None,
-        "key": outcome.key_name,
-        "cost_usd": outcome.cost_usd,
-        "baseline_cost_usd": outcome.baseline_cost_usd,
-        "cache": outcome.cache,
-        "error_type": outcome.error_type,
-    }

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from router.tenancy.keys import hash_key
-from tests.integration.conftest import Spawn, free_port, wait_http
+from tests.integration.conftest import Proc, Spawn, free_port, wait_http
 
 KEY = "sk-router-integration-0123456789"
 
@@ -187,7 +187,8 @@ def test_upstream_down_spills_to_frontier(stack: dict[str, object]) -> None:
     assert reply.parse().choices[0].message.content
 
 
-def test_sigterm_drains_a_stream_in_flight(spawn: Spawn, tmp_path: Path) -> None:
+def slow_stream_proxy(spawn: Spawn, tmp_path: Path, **env: str) -> tuple[Proc, int, openai.OpenAI]:
+    """A proxy over a pool whose answers stream 30 tokens at 20 a second, and a client of it."""
     pool_port, port = free_port(), free_port()
     pool = spawn(
         "emulate", "--port", str(pool_port), "--model", "m", "--tokens-per-second", "20", "--completion-tokens", "30"
@@ -198,11 +199,15 @@ def test_sigterm_drains_a_stream_in_flight(spawn: Spawn, tmp_path: Path) -> None
         "model: m}\nmodels:\n  m: {cluster: p}\nauth: {anonymous: true}\n"
     )
     wait_http(f"http://127.0.0.1:{pool_port}/health", pool)
-    proxy = spawn(
-        "serve", "--policies", str(policy), "--port", str(port), env={"ROUTER_API_KEYS": f"it:{hash_key(KEY)}"}
-    )
+    keys = {"ROUTER_API_KEYS": f"it:{hash_key(KEY)}", **env}
+    proxy = spawn("serve", "--policies", str(policy), "--port", str(port), env=keys)
     wait_http(f"http://127.0.0.1:{port}/readyz", proxy)
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=10)
+    return proxy, port, client
+
+
+def test_sigterm_drains_a_stream_in_flight(spawn: Spawn, tmp_path: Path) -> None:
+    proxy, _, client = slow_stream_proxy(spawn, tmp_path)
     stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
     chunks = [next(iter(stream))]
     proxy.popen.send_signal(signal.SIGTERM)
@@ -216,20 +221,7 @@ def test_sigterm_first_turns_readyz_away_while_still_serving(spawn: Spawn, tmp_p
     import urllib.error
     import urllib.request
 
-    pool_port, port = free_port(), free_port()
-    pool = spawn(
-        "emulate", "--port", str(pool_port), "--model", "m", "--tokens-per-second", "20", "--completion-tokens", "30"
-    )
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(
-        f'version: 1\nclusters:\n  p: {{kind: vllm, endpoints: ["http://127.0.0.1:{pool_port}/v1"], '
-        "model: m}\nmodels:\n  m: {cluster: p}\nauth: {anonymous: true}\n"
-    )
-    wait_http(f"http://127.0.0.1:{pool_port}/health", pool)
-    env = {"ROUTER_API_KEYS": f"it:{hash_key(KEY)}", "ROUTER_DRAIN_NOTICE_S": "2"}
-    proxy = spawn("serve", "--policies", str(policy), "--port", str(port), env=env)
-    wait_http(f"http://127.0.0.1:{port}/readyz", proxy)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=10)
+    proxy, port, client = slow_stream_proxy(spawn, tmp_path, ROUTER_DRAIN_NOTICE_S="2")
     stream = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
     chunks = [next(iter(stream))]
     stopped_at = time.monotonic()

@@ -29,7 +29,6 @@ def test_the_record_says_what_was_decided_and_tried_without_the_prompt() -> None
     assert doc["targets"] == ["pool:extract-lora", "api"]
     assert doc["tried"][0] == {
         "cluster": "pool", "endpoint": "http://a/v1", "outcome": "error", "error_type": "http_500", "ms": 12.0,
-        "retry": False, "hedge": False,
     }  # fmt: skip
     assert "prompt" not in doc
     assert record(outcome(), prompt="hi")["prompt"] == "hi"
