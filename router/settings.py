@@ -89,6 +89,13 @@ class Settings(BaseModel):
         "content capture on.",
     )
     decision_log_ttl_s: float = Field(3600.0, gt=0, le=30 * 86_400, description="How long decisions are kept.")
+    decision_log_max: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="The newest decisions kept in order for GET /v1/admin/decisions (and `router decisions "
+        "export`, traffic for `router policy diff`); older ones stay readable by id until their TTL.",
+    )
     drain_notice_s: float = Field(
         5.0,
         ge=0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +128,5 @@ class RequestOutcome:
     baseline_cost_usd: float | None = None
     cache: str | None = None  # hit | miss, when the response cache was consulted
     hedge: str | None = None  # when a hedge was sent (or not, for want of budget): primary | hedge | none | budget
+    # With the decision log on: what a replay needs (router.admin.decisions.replay_fields), else None.
+    replay: dict[str, Any] | None = None

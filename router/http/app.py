@@ -75,7 +75,7 @@ def create_app(
     metrics.policy_loaded(policy.digest, time.time())
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     if settings.decision_log:
-        state.decisions = DecisionLog(settings.state_prefix, settings.decision_log_ttl_s)
+        state.decisions = DecisionLog(settings.state_prefix, settings.decision_log_ttl_s, settings.decision_log_max)
     # The same instruments over OTLP when an endpoint is configured (built here: a bad protocol fails start-up).
     exporter = metrics_exporter_from_env(env) if tracer_provider is None else None
     app[STATE] = state
@@ -97,6 +97,7 @@ def create_app(
         app.router.add_get("/v1/admin/usage", handlers.admin_usage)
         app.router.add_get("/v1/admin/usage/verify", handlers.admin_usage_verify)
         app.router.add_get("/v1/admin/capacity", handlers.admin_capacity)
+        app.router.add_get("/v1/admin/decisions", handlers.admin_decisions)
         app.router.add_get("/v1/admin/decisions/{request_id}", handlers.admin_decision)
         app.router.add_get("/metrics", handlers.metrics)
     return app

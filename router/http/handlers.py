@@ -179,6 +179,14 @@ async def admin_decision(request: web.Request) -> web.Response:
     return _json(await decisions.lookup(state.store, state.settings.state_prefix, request.match_info["request_id"]))
 
 
+async def admin_decisions(request: web.Request) -> web.Response:
+    """The newest decisions kept (``?limit=N``, newest first): traffic for ``router policy diff``."""
+    state = request.app[STATE]
+    limit = decisions.limit_of(request.query.get("limit"), state.settings.decision_log_max)
+    data = await decisions.recent(state.store, state.settings.state_prefix, limit)
+    return _json({"object": "list", "data": data})
+
+
 async def admin_usage_verify(request: web.Request) -> web.Response:
     """The budgets' invariant: every live counter against its settled use, its open leases and (daily
     money counters) the ledger, with the cause of any difference."""

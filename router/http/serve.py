@@ -48,6 +48,7 @@ def create_admin_app(app: web.Application) -> web.Application:
     admin.router.add_get("/v1/admin/usage", handlers.admin_usage)
     admin.router.add_get("/v1/admin/usage/verify", handlers.admin_usage_verify)
     admin.router.add_get("/v1/admin/capacity", handlers.admin_capacity)
+    admin.router.add_get("/v1/admin/decisions", handlers.admin_decisions)
     admin.router.add_get("/v1/admin/decisions/{request_id}", handlers.admin_decision)
     return admin
 

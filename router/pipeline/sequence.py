@@ -34,6 +34,7 @@ from opentelemetry import trace
 
 from router.accounting.ledger import Costed
 from router.accounting.stage import Accounting, Reservation
+from router.admin.decisions import replay_fields
 from router.api.chat import ChatRequest, features
 from router.classifier.stage import Classified, classify_request
 from router.pipeline import sticky
@@ -98,6 +99,9 @@ class Pipeline:
             decision = await self._route(chat, headers, outcome, principal, serving.policy)
         outcome.route, outcome.reason, outcome.rule = decision.route, decision.reason, decision.rule
         outcome.targets = [t.cluster + (f":{t.adapter}" if t.adapter else "") for t in decision.targets]
+        if self.state.decisions is not None:
+            capture = self.state.settings.capture_content
+            outcome.replay = replay_fields(features(chat, headers, principal.tenant), serving.policy, chat, capture)
         acc, policy = self.accounting, serving.policy
         cache_key = acc.cache.key(policy.cache, principal.tenant, chat)
         if cache_key is not None:

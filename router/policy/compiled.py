@@ -62,6 +62,11 @@ class Policy:
             return False
         return self.low_confidence is not None or any(r.route.match.uses_classifier for r in self.routes)
 
+    @property
+    def rule_headers(self) -> frozenset[str]:
+        """The request headers some rule looks at (what a decision record keeps for a replay)."""
+        return frozenset(name for r in self.routes for name in r.route.match.header_names())
+
     def output_cap(self, cluster: str) -> int:
         """The output cap sent to ``cluster`` for a request that sets none (and reserved against budgets)."""
         cfg = self.clusters.get(cluster)

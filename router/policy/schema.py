@@ -183,6 +183,9 @@ class Match(_Strict):
             raise ValueError("min_task_confidence needs `tasks`")
         return self
 
+    def header_names(self) -> set[str]:
+        return set(self.headers or ())
+
     @property
     def uses_classifier(self) -> bool:
         return any(

@@ -148,4 +148,11 @@ class StateStore(Protocol):
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 
+    async def log_push(self, key: str, value: bytes, cap: int, ttl_s: float) -> None:
+        """Add ``value`` to the front of a capped list (the newest ``cap`` kept; the list expires ``ttl_s``
+        after its last push)."""
+
+    async def log_read(self, key: str, limit: int) -> list[bytes]:
+        """The newest ``limit`` values of a capped list, newest first."""
+
     async def close(self) -> None: ...

@@ -5,7 +5,9 @@ counter keeps, beside its value, the settled use that explains it."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from router.accounting.budgets import Final
@@ -34,6 +36,7 @@ class MemoryStore:
         self.batches: dict[str, float] = {}  # ledger batch ids applied
         self.ledgers: dict[str, dict[str, int]] = {}
         self._cache: dict[str, tuple[bytes, float]] = {}
+        self._logs: dict[str, tuple[deque[bytes], float]] = {}
         self._adds = 0
 
     @property
@@ -138,6 +141,20 @@ class MemoryStore:
             now = self.clock()
             for k in [k for k, (_, exp) in self._cache.items() if exp < now] or list(self._cache)[:1000]:
                 self._cache.pop(k, None)
+
+    async def log_push(self, key: str, value: bytes, cap: int, ttl_s: float) -> None:
+        found = self._logs.get(key)
+        items = found[0] if found is not None and found[1] >= self.clock() else deque(maxlen=cap)
+        if items.maxlen != cap:
+            items = deque(items, maxlen=cap)
+        items.appendleft(value)
+        self._logs[key] = (items, self.clock() + ttl_s)
+
+    async def log_read(self, key: str, limit: int) -> list[bytes]:
+        found = self._logs.get(key)
+        if found is None or found[1] < self.clock():
+            return []
+        return list(itertools.islice(found[0], limit))
 
     def prune(self) -> None:
         now = self.clock()

@@ -198,6 +198,19 @@ class RedisStore:
         async with self._turns:
             await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
 
+    async def log_push(self, key: str, value: bytes, cap: int, ttl_s: float) -> None:
+        async with self._turns:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.lpush(key, value)
+            pipe.ltrim(key, 0, cap - 1)
+            pipe.pexpire(key, max(1, int(ttl_s * 1000)))
+            await pipe.execute()
+
+    async def log_read(self, key: str, limit: int) -> list[bytes]:
+        async with self._turns:
+            values = await self.client.lrange(key, 0, limit - 1)
+        return [bytes(v) for v in values]
+
     async def marker(self, value: str) -> str | None:
         """The store's marker: set to ``value`` (a fresh random one) unless one is there; the one there
         now. A Redis that restarted without its data has none, so it gets a new one: whoever knew another

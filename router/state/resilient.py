@@ -249,6 +249,21 @@ class ResilientStore:
             except Errors as exc:
                 self._down(exc)
 
+    async def log_push(self, key: str, value: bytes, cap: int, ttl_s: float) -> None:
+        if self._up:
+            try:
+                await self.redis.log_push(key, value, cap, ttl_s)
+            except Errors as exc:
+                self._down(exc)
+
+    async def log_read(self, key: str, limit: int) -> list[bytes]:
+        if self._up:
+            try:
+                return await self.redis.log_read(key, limit)
+            except Errors as exc:
+                self._down(exc)
+        raise StateUnavailable("the state store (Redis) is unavailable: the decision log cannot be read")
+
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         self._background.add(task)

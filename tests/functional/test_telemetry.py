@@ -269,7 +269,14 @@ async def test_a_recent_decision_can_be_looked_up_by_request_id(emulator: Any, p
         ("backup", "success"),
     ]
     assert doc["policy"] == resp.headers["x-router-policy"]
-    assert "prompt" not in doc  # content capture is off
+    assert "messages" not in doc  # content capture is off
+    assert doc["model"] == "auto"  # what a replay needs
+    assert doc["features"]["prompt_tokens"] > 0
+    listed = await (await client.get("/v1/admin/decisions?limit=5")).json()
+    assert [d["request_id"] for d in listed["data"]] == ["req-4711"]
+    bad = await client.get("/v1/admin/decisions?limit=0")
+    assert bad.status == 400
+    assert (await bad.json())["error"]["param"] == "limit"
     missing = await client.get("/v1/admin/decisions/req-0000")
     assert missing.status == 404
     assert (await missing.json())["error"]["code"] == "not_found"

@@ -172,3 +172,14 @@ async def test_concurrent_refreshing_reads_share_round_trips_and_keep_their_answ
         assert 25 <= await store.client.pttl(f"{prefix}k:0") <= 30_000  # refreshed to 30 s (from 60)
     finally:
         await store.close()
+
+
+async def test_a_capped_log_keeps_the_newest_first_and_expires(store: StateStore, prefix: str) -> None:
+    key = f"{prefix}decisions"
+    assert await store.log_read(key, 10) == []
+    for i in range(7):
+        await store.log_push(key, f"d{i}".encode(), 5, 0.3)
+    assert await store.log_read(key, 10) == [b"d6", b"d5", b"d4", b"d3", b"d2"]  # the cap keeps the newest five
+    assert await store.log_read(key, 2) == [b"d6", b"d5"]
+    await asyncio.sleep(0.35)
+    assert await store.log_read(key, 10) == []
