@@ -100,6 +100,10 @@ case "$cmd" in
     echo "== mypy (strict)" && "$VENV/bin/mypy"
     echo "== policy check and lint (bundled)" && "$VENV/bin/router" policy check "$ROOT/policies" \
       && "$VENV/bin/router" policy lint "$ROOT/policies"
+    # The diff a policy change runs in CI (docs/policy-authoring.md), here on the bundled policy against
+    # itself over the shipped held-out prompts: the replay is deterministic, so nothing may change.
+    echo "== policy diff (bundled, held-out prompts)" && "$VENV/bin/router" policy diff "$ROOT/policies" \
+      "$ROOT/policies" --traffic "$ROOT/router/classifier/data/heldout-tasks.jsonl" --show 0 --max-changed 0
     echo "== pytest"
     set +e
     "$VENV/bin/pytest" -q -p no:cacheprovider "$@"

@@ -1,4 +1,5 @@
-"""The ``router`` commands for operators: ``status``, ``usage`` (a running proxy's admin API) and ``keys``."""
+"""The ``router`` commands for operators: ``status``, ``usage``, ``capacity``, ``decisions`` (a running proxy's
+admin API) and ``keys``."""
 
 from __future__ import annotations
 
@@ -94,6 +95,25 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decisions_export(args: argparse.Namespace) -> int:
+    """The newest kept decisions as JSONL, oldest first: traffic for ``router policy diff --traffic``."""
+    import json
+
+    doc = _admin_get(args, f"/v1/admin/decisions?limit={args.limit}")
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        return 1
+    rows = list(reversed(doc["data"]))
+    lines = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+    if args.out == "-":
+        sys.stdout.write(lines)
+    else:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(lines)
+    texts = sum(1 for row in rows if row.get("messages") is not None)
+    print(f"{len(rows)} decisions ({texts} with their messages) -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     """The budgets' invariant; exit status 1 when any counter differs (for cron and CI)."""
     import json
@@ -167,6 +187,13 @@ def add_admin_commands(sub: Any) -> None:
     cap.add_argument("--days", type=int, default=1, help="days of hourly ledger to read (1-31)")
     cap.add_argument("--target-utilisation", type=float, default=0.7, help="busy share to size pools for (0-1]")
     cap.set_defaults(func=cmd_capacity)
+    dec = sub.add_parser("decisions", help="the decision log of a running proxy (ROUTER_DECISION_LOG)")
+    dsub = dec.add_subparsers(dest="decisions_command", required=True)
+    ex = dsub.add_parser("export", help="the newest decisions as JSONL: traffic for `router policy diff`")
+    _admin_args(ex)
+    ex.add_argument("--limit", type=int, default=1000, help="how many (the newest; at most ROUTER_DECISION_LOG_MAX)")
+    ex.add_argument("--out", default="-", help="a file (default: standard output)")
+    ex.set_defaults(func=cmd_decisions_export)
     keys = sub.add_parser("keys", help="API keys: make one, or hash one")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     kn = ksub.add_parser("new", help="make a key; prints it once, and its keys-file entry")

@@ -1,4 +1,4 @@
-"""The policy author's commands: ``router policy check|test|reference``, and the offline decision of
+"""The policy author's commands: ``router policy check|lint|test|diff|reference``, and the offline decision of
 ``router explain`` (one request) and ``router classify`` (a JSONL file)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.cli.common import print_issues
+from router.cli.policy_diff import add_diff_command
 from router.errors import PolicyError, PolicyIssue
 
 if TYPE_CHECKING:
@@ -220,6 +221,7 @@ def add_policy_commands(sub: Any) -> None:
     ptest = psub.add_parser("test", help="run the golden cases (*.test.yaml) beside a policy; exit 0 if all pass")
     ptest.add_argument("path", type=Path, help="policy directory (or one *.test.yaml file in it)")
     ptest.set_defaults(func=cmd_policy_test)
+    add_diff_command(psub)
     ref = psub.add_parser("reference", help="print the policy reference (Markdown) generated from the schema")
     ref.add_argument("--out", help="write to this file")
     ref.set_defaults(func=cmd_policy_reference)

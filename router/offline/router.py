@@ -22,10 +22,19 @@ BATCH = 64
 
 
 class OfflineRouter:
-    def __init__(self, policy: Policy, model: ClassifierModel | None, tenant_header: str = "x-router-tenant") -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        model: ClassifierModel | None,
+        tenant_header: str = "x-router-tenant",
+        vectors: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """``vectors``: embeddings by text, shared by routers that see the same requests (``policy diff``
+        encodes each prompt once for both policies)."""
         self.policy = policy
         self.model = model
         self.tenant_header = tenant_header
+        self.vectors = vectors
         self._custom: CustomTasks | None = None
 
     def custom(self) -> CustomTasks:
@@ -37,22 +46,43 @@ class OfflineRouter:
             )
         return self._custom
 
-    def classify(self, chats: Sequence[ChatRequest], headers: Sequence[Mapping[str, str]]) -> list[Classified]:
+    def classify(
+        self,
+        chats: Sequence[ChatRequest],
+        headers: Sequence[Mapping[str, str]],
+        tenants: Sequence[str | None] | None = None,
+    ) -> list[Classified]:
+        """Each request classified; its tenant from ``tenants`` when given, else its tenant header."""
+        who = list(tenants) if tenants is not None else [h.get(self.tenant_header) for h in headers]
         out: list[Classified] = []
         for start in range(0, len(chats), BATCH):
-            out += self._batch(chats[start : start + BATCH], headers[start : start + BATCH])
+            end = start + BATCH
+            out += self._batch(chats[start:end], headers[start:end], who[start:end])
         return out
 
-    def _batch(self, chats: Sequence[ChatRequest], headers: Sequence[Mapping[str, str]]) -> list[Classified]:
+    def _batch(
+        self, chats: Sequence[ChatRequest], headers: Sequence[Mapping[str, str]], tenants: Sequence[str | None]
+    ) -> list[Classified]:
         enabled = self.model is not None and self.policy.classifier.enabled
         status = "pending" if enabled else "disabled"
-        out = [unclassified(c, h, h.get(self.tenant_header), status) for c, h in zip(chats, headers, strict=True)]
+        out = [unclassified(c, h, t, status) for c, h, t in zip(chats, headers, tenants, strict=True)]
         if self.model is None or not enabled:
             return out
         views = [c.view for c in out]
-        vectors = self.model.encode([v.embed_text for v in views]) if views else np.zeros((0, 384), np.float32)
+        vectors = self._encode([v.embed_text for v in views])
         results = classify(self.model.heads, vectors, views, self.custom())
         return [with_result(c, r) for c, r in zip(out, results, strict=True)]
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        assert self.model is not None
+        if not texts:
+            return np.zeros((0, 384), np.float32)
+        if self.vectors is None:
+            return self.model.encode(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        if missing:
+            self.vectors.update(zip(missing, self.model.encode(missing), strict=True))
+        return np.stack([self.vectors[t] for t in texts])
 
     def decide(self, classified: Classified) -> Decision:
         return decide(self.policy, classified.features)
