@@ -14,11 +14,13 @@ from pathlib import Path
 from router.classifier.encoder import SentenceEncoder
 from router.classifier.model import Heads, Matrix
 from router.classifier.paths import DEFAULT_ARTIFACT, DEFAULT_CACHE, DEFAULT_LAYERS
+from router.classifier.predict import ClassifierModel
 from router.classifier.rows import EmbeddingCache, Row, in_holdout, read_rows
 from router.classifier.scores import cost_quality, threshold_for_share
 from router.classifier.train import NARROW_TASKS as NARROW
 from router.classifier.train import Report, auc, evaluate, train
 from router.classifier.tune import TuneSettings, fine_tune, fingerprint, save_layers
+from router.offline.policy_table import PolicyTable
 
 CALIBRATION_SHARE = 0.15
 
@@ -74,24 +76,38 @@ def run_train(
 
 
 def run_eval(
-    data: Sequence[Path], artifact: Path, selection: Selection, cache_path: Path | None, hard_sources: Sequence[str]
+    data: Sequence[Path],
+    artifact: Path,
+    selection: Selection,
+    cache_path: Path | None,
+    hard_sources: Sequence[str],
+    policy: PolicyTable | None = None,
 ) -> str:
+    """The heads' scores on ``data``; with ``policy``, also the table of a complexity rule's threshold
+    against the share of all these requests the whole policy sends to frontier APIs."""
     rows = selection.pick(read_rows(data), held_out=True)
     if not rows:
         raise ValueError("no rows to evaluate after the selection")
     heads = Heads.load(artifact)
     encoder = _Lazy()
     cache = EmbeddingCache(cache_path, encoder.fingerprint)
-    result = evaluate(heads, rows, cache.embed(rows, encoder.encode))
+    vectors = cache.embed(rows, encoder.encode)
+    result = evaluate(heads, rows, vectors)
     lines = [f"{len(rows)} rows evaluated with {artifact}"]
     if result.tasks is not None:
         lines += ["", "== task", result.tasks.render()]
     for name, curve in result.curves.items():
         lines += ["", f"== complexity: cost-quality on {name}", curve.render()]
+    if policy is not None:
+        model = ClassifierModel(encoder.encode, heads)
+        lines += [
+            "",
+            policy.render(data, rows, model, {r.view.embed_text: v for r, v in zip(rows, vectors, strict=True)}),
+        ]
     shares = (0.05, 0.1, 0.2, 0.3, 0.5)
     lines += [
         "",
-        "== complexity threshold for a target share of frontier calls on these rows (min_complexity)",
+        "== the complexity score alone: its threshold for a share of these rows, as if one rule saw every request",
         "  "
         + "  ".join(f"{share:.0%}: {threshold_for_share(result.complexity.tolist(), share):.3f}" for share in shares),
     ]

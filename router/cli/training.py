@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from router.cli.common import print_issues
+from router.errors import PolicyError
+
+if TYPE_CHECKING:
+    from router.offline.policy_table import PolicyTable
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -22,6 +28,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_table(args: argparse.Namespace) -> PolicyTable | None:
+    from router.offline.policy_table import PolicyTable
+    from router.policy.compile import load_policy
+
+    if args.policies is None:
+        return None
+    return PolicyTable(load_policy(args.policies), str(args.policies), args.rule, args.model)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from router.cli.classifier import Selection, run_eval, run_grouped
 
@@ -32,7 +47,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             tune = _tune(args)
             print(run_grouped(args.data, selection, cache, args.group_by, args.folds, tune))
             return 0
-        print(run_eval(args.data, args.artifact, selection, cache, args.hard_source))
+        print(run_eval(args.data, args.artifact, selection, cache, args.hard_source, _policy_table(args)))
+    except PolicyError as exc:
+        print_issues(exc)
+        return 1
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -96,6 +114,14 @@ def add_training_commands(sub: Any) -> None:
         "leave one source out, or task definitions in --folds folds; printed beside the random split",
     )
     ev.add_argument("--folds", type=int, default=5, help="folds for --group-by task (default 5)")
+    ev.add_argument(
+        "--policies",
+        type=Path,
+        help="also route the rows with this whole policy: the complexity rule's threshold against the share of "
+        "ALL requests that reach a frontier API (other rules send theirs first)",
+    )
+    ev.add_argument("--rule", help="with --policies: the complexity rule (default: the only one with min_complexity)")
+    ev.add_argument("--model", default="auto", help="with --policies: the alias the rows are sent to (default auto)")
     _tune_args(ev, "with --group-by: fine-tune the encoder's top N layers anew for every fold (minutes per fold)")
     ev.set_defaults(func=cmd_eval)
     data = sub.add_parser("data", help="training data tools")
