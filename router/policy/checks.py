@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from router.classifier.labels import TASKS
 from router.errors import PolicyIssue
+from router.policy.messages import did_you_mean
 from router.policy.schema import FrontierCluster, LatencyBudget, Match, VllmCluster, requires_output_cap
 from router.policy.yamlsrc import KeyPath
 
@@ -42,17 +43,16 @@ def check(m: Merged) -> None:
         elif alias.default_route not in m.route_by_name:
             m.issues.append(
                 where.issue(
-                    ("default_route",), f"alias {name!r} has no route: route {alias.default_route!r} is not defined"
+                    ("default_route",),
+                    f"alias {name!r} has no route: route {alias.default_route!r} is not defined"
+                    + did_you_mean(str(alias.default_route), set(m.route_by_name)),
                 )
             )
     for route, where in m.routes:
         _check_target(m, where, route.cluster, route.adapter)
         _check_hedge(m, where, route.cluster, route.fallbacks, route.latency)
         _check_refs(m, where, ("fallbacks",), route.fallbacks or [], own=route.cluster)
-        for i, alias_name in enumerate(route.match.models or []):
-            if alias_name not in m.models:
-                m.issues.append(where.issue(("match", "models", i), f"unknown model alias {alias_name!r}"))
-        _check_tasks(m, where, route.match)
+        _check_match(m, where, route.match)
     _check_classifier(m)
     _check_budgets(m)
 
@@ -83,11 +83,19 @@ def _check_budgets(m: Merged) -> None:
             )
         names[budget.name] = where
         if budget.route not in (None, "*") and budget.route not in set(m.route_by_name) | pinned_routes:
-            m.issues.append(where.issue(("route",), f"unknown route {budget.route!r}"))
+            known = set(m.route_by_name) | pinned_routes
+            m.issues.append(
+                where.issue(("route",), f"unknown route {budget.route!r}" + did_you_mean(budget.route, known))
+            )
         if budget.downgrade_to is not None:
             target = m.clusters.get(budget.downgrade_to)
             if target is None:
-                m.issues.append(where.issue(("downgrade_to",), f"unknown cluster {budget.downgrade_to!r}"))
+                m.issues.append(
+                    where.issue(
+                        ("downgrade_to",),
+                        f"unknown cluster {budget.downgrade_to!r}" + _cluster_hint(m, budget.downgrade_to),
+                    )
+                )
             elif not isinstance(target[0], VllmCluster):
                 m.issues.append(
                     where.issue(("downgrade_to",), f"cluster {budget.downgrade_to!r} is not a self-hosted (vllm) pool")
@@ -99,16 +107,33 @@ def _task_names(m: Merged) -> set[str]:
     return set(TASKS) | custom
 
 
-def _check_tasks(m: Merged, where: Where, match: Match) -> None:
+def _check_match(m: Merged, where: Where, match: Match) -> None:
+    """Every block of a rule's match (nested ``any``/``all``/``not`` too) names existing aliases and tasks."""
     known = _task_names(m)
-    for i, t in enumerate(match.tasks or []):
-        if t not in known:
+    for block, path in match.blocks():
+        if len(path) > 1 and not block.model_fields_set:
             m.issues.append(
                 where.issue(
-                    ("match", "tasks", i),
-                    f"unknown task {t!r}: one of {', '.join(TASKS)} or a `classifier.tasks` name",
+                    path, "an empty block holds for every request (and under `not`, for none): give it conditions"
                 )
             )
+        for i, alias_name in enumerate(block.models or []):
+            if alias_name not in m.models:
+                m.issues.append(
+                    where.issue(
+                        (*path, "models", i),
+                        f"unknown model alias {alias_name!r}" + did_you_mean(alias_name, set(m.models)),
+                    )
+                )
+        for i, t in enumerate(block.tasks or []):
+            if t not in known:
+                m.issues.append(
+                    where.issue(
+                        (*path, "tasks", i),
+                        f"unknown task {t!r}"
+                        + (did_you_mean(t, known) or f": one of {', '.join(TASKS)} or a `classifier.tasks` name"),
+                    )
+                )
     if match.uses_classifier and m.classifier is not None and not m.classifier[0].enabled:
         m.issues.append(where.issue(("match",), "task/complexity condition, but `classifier.enabled` is false"))
 
@@ -119,7 +144,11 @@ def _check_classifier(m: Merged) -> None:
     settings, where = m.classifier
     if settings.low_confidence_route is not None and settings.low_confidence_route not in m.route_by_name:
         m.issues.append(
-            where.issue(("low_confidence_route",), f"route {settings.low_confidence_route!r} is not defined")
+            where.issue(
+                ("low_confidence_route",),
+                f"route {settings.low_confidence_route!r} is not defined"
+                + did_you_mean(settings.low_confidence_route, set(m.route_by_name)),
+            )
         )
     for name in settings.tasks:
         if name in TASKS:
@@ -130,7 +159,7 @@ def _check_classifier(m: Merged) -> None:
 
 def _check_target(m: Merged, where: Where, cluster: str, adapter: str | None) -> None:
     if cluster not in m.clusters:
-        m.issues.append(where.issue(("cluster",), f"unknown cluster {cluster!r}"))
+        m.issues.append(where.issue(("cluster",), f"unknown cluster {cluster!r}" + _cluster_hint(m, cluster)))
         return
     if adapter is None:
         return
@@ -147,12 +176,16 @@ def _check_refs(m: Merged, where: Where, key: KeyPath, names: list[str], own: st
     seen: set[str] = set()
     for i, n in enumerate(names):
         if n not in m.clusters:
-            m.issues.append(where.issue((*key, i), f"unknown cluster {n!r}"))
+            m.issues.append(where.issue((*key, i), f"unknown cluster {n!r}" + _cluster_hint(m, n)))
         elif n == own:
             m.issues.append(where.issue((*key, i), f"fallback cycle: {n!r} falls back to itself"))
         elif n in seen:
             m.issues.append(where.issue((*key, i), f"cluster {n!r} is listed twice"))
         seen.add(n)
+
+
+def _cluster_hint(m: Merged, name: str) -> str:
+    return did_you_mean(name, set(m.clusters))
 
 
 def _check_cycles(m: Merged) -> None:

@@ -25,12 +25,13 @@ from pydantic import ValidationError
 
 from router.errors import PolicyError, PolicyIssue
 from router.policy.checks import check
-from router.policy.compiled import CompiledRoute, Policy, keyword_pattern
+from router.policy.compiled import CompiledRoute, Policy
 from router.policy.merge import Merged
 from router.policy.messages import did_you_mean, in_policy_words, keys_at
 from router.policy.schema import (
     PolicyFile,
 )
+from router.policy.schema_match import keyword_pattern
 from router.policy.yamlsrc import KeyPath, SourceDoc, dotted, parse_yaml
 
 _T = TypeVar("_T")

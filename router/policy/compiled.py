@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from router.policy.schema import (
@@ -27,14 +26,6 @@ class CompiledRoute:
     decision: Decision
     file: str
     line: int | None
-    regex: re.Pattern[str] | None = None
-    keywords: re.Pattern[str] | None = None
-
-
-def keyword_pattern(words: Sequence[str]) -> re.Pattern[str]:
-    """Whole words or phrases, case-insensitive; inner whitespace matches any run of whitespace."""
-    parts = sorted((r"\s+".join(map(re.escape, w.split())) for w in words), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -45,14 +45,48 @@ def evaluate(rule: CompiledRoute, f: RequestFeatures, min_confidence: float) -> 
     The conditions are checked in the order of the policy reference: the request's own fields, then the
     classifier's answer, then the text."""
     held: list[str] = []
-    failed = (
-        _request_fields(rule.route.match, f, held)
-        or _classification(rule.route.match, f, min_confidence, held)
-        or _text(rule, f, held)
-    )
+    failed = _holds(rule.route.match, f, min_confidence, held)
     if failed is not None:
         return False, failed
     return True, ", ".join(held) or "matches everything"
+
+
+def _holds(m: Match, f: RequestFeatures, min_confidence: float, held: list[str]) -> str | None:
+    """None when every condition of the block ``m`` holds (each appended to ``held``), else the first that
+    failed. Nested blocks come last: ``all`` (each must hold), ``any`` (one must), ``not`` (must not)."""
+    return (
+        _request_fields(m, f, held)
+        or _classification(m, f, min_confidence, held)
+        or _text(m, f, held)
+        or _blocks(m, f, min_confidence, held)
+    )
+
+
+def _blocks(m: Match, f: RequestFeatures, min_confidence: float, held: list[str]) -> str | None:
+    for i, sub in enumerate(m.all_ or ()):
+        inner: list[str] = []
+        failed = _holds(sub, f, min_confidence, inner)
+        if failed is not None:
+            return f"all[{i}]: {failed}"
+        held.append(f"all[{i}]: {', '.join(inner) or 'matches everything'}")
+    if m.any_ is not None:
+        missed = []
+        for i, sub in enumerate(m.any_):
+            inner = []
+            failed = _holds(sub, f, min_confidence, inner)
+            if failed is None:
+                held.append(f"any[{i}]: {', '.join(inner) or 'matches everything'}")
+                break
+            missed.append(f"[{i}] {failed}")
+        else:
+            return "none of any: " + "; ".join(missed)
+    if m.not_ is not None:
+        inner = []
+        failed = _holds(m.not_, f, min_confidence, inner)
+        if failed is None:
+            return f"not: {', '.join(inner) or 'matches everything'}"
+        held.append(f"not ({failed})")
+    return None
 
 
 def _request_fields(m: Match, f: RequestFeatures, held: list[str]) -> str | None:
@@ -122,14 +156,15 @@ def _classification(m: Match, f: RequestFeatures, min_confidence: float, held: l
     return None
 
 
-def _text(rule: CompiledRoute, f: RequestFeatures, held: list[str]) -> str | None:
-    if rule.regex is not None:
-        hit = rule.regex.search(f.last_user_message)
+def _text(m: Match, f: RequestFeatures, held: list[str]) -> str | None:
+    regex, keywords = m.regex_pattern, m.keyword_pattern
+    if regex is not None:
+        hit = regex.search(f.last_user_message)
         if hit is None:
-            return f"regex {rule.regex.pattern!r} not found"
+            return f"regex {regex.pattern!r} not found"
         held.append(f"regex found {hit.group(0)[:40]!r}")
-    if rule.keywords is not None:
-        hit = rule.keywords.search(f.last_user_message)
+    if keywords is not None:
+        hit = keywords.search(f.last_user_message)
         if hit is None:
             return "no keyword found"
         held.append(f"keyword {hit.group(0)!r}")

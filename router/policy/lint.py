@@ -2,7 +2,10 @@
 
 - a rule that never matches because a rule evaluated before it matches every request it would (a catch-all
   above it, a broader tenant rule at a higher priority, the same conditions twice);
-- a cluster no rule, alias, fallback or budget ever sends a request to.
+- a cluster no rule, alias, fallback or budget ever sends a request to;
+- a ``target_only`` route nothing names (no alias's default route, not the low-confidence route).
+
+Rules with ``any``/``all``/``not`` blocks are judged soundly: a warning is only given when it is sure.
 
 ``router policy lint`` prints them and exits 1 when there are any (for CI); ``router policy check`` prints
 them as warnings.
@@ -31,7 +34,17 @@ def _at_most(a: float | None, b: float | None) -> bool:
 
 
 def covers(a: Match, b: Match, min_confidence: float) -> bool:
-    """Whether every request that matches ``b`` also matches ``a`` (``a`` is at least as broad)."""
+    """Whether every request that matches ``b`` also matches ``a`` (``a`` is at least as broad).
+
+    Sound, not complete: ``True`` only when it is sure. ``b``'s own nested blocks only narrow it, so they
+    are ignored; ``a``'s ``all`` blocks must each cover ``b``, one of its ``any`` blocks must, and a ``not``
+    block is never judged (the answer is then ``False``)."""
+    if a.not_ is not None:
+        return False
+    if a.all_ is not None and not all(covers(sub, b, min_confidence) for sub in a.all_):
+        return False
+    if a.any_ is not None and not any(covers(sub, b, min_confidence) for sub in a.any_):
+        return False
     if not (_any_of(a.models, b.models) and _any_of(a.tenants, b.tenants) and _any_of(a.keywords, b.keywords)):
         return False
     if not _any_of(a.tasks, b.tasks):
@@ -109,5 +122,26 @@ def unused_clusters(policy: Policy) -> list[PolicyIssue]:
     return out
 
 
+def unused_routes(policy: Policy) -> list[PolicyIssue]:
+    """A ``target_only`` route is only ever reached by name: one that nothing names is dead."""
+    named = {d.route for d in policy.defaults.values()}
+    if policy.low_confidence is not None:
+        named.add(policy.low_confidence.route)
+    out = []
+    for key, (file, line) in policy.locations.items():
+        name = key.removeprefix("routes.")
+        if key.startswith("routes.") and name not in named:
+            out.append(
+                PolicyIssue(
+                    file,
+                    line,
+                    key,
+                    f"route {name!r} is never used: it is target_only, and no alias's `default_route` or the "
+                    "classifier's `low_confidence_route` names it",
+                )
+            )
+    return out
+
+
 def lint(policy: Policy) -> list[PolicyIssue]:
-    return shadowed(policy) + unused_clusters(policy)
+    return shadowed(policy) + unused_clusters(policy) + unused_routes(policy)

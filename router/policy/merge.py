@@ -3,12 +3,11 @@ place (duplicates are issues), then compiled into a :class:`~router.policy.compi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from router.errors import PolicyIssue
-from router.policy.compiled import CompiledRoute, Policy, keyword_pattern
+from router.policy.compiled import CompiledRoute, Policy
 from router.policy.schema import (
     Auth,
     Budget,
@@ -131,17 +130,7 @@ class Merged:
                 reason,
                 latency=_latency(route.latency),
             )
-            m = route.match
-            routes.append(
-                CompiledRoute(
-                    route,
-                    decision,
-                    where.doc.file,
-                    where.doc.line_of(where.path),
-                    re.compile(m.regex) if m.regex is not None else None,
-                    keyword_pattern(m.keywords) if m.keywords is not None else None,
-                )
-            )
+            routes.append(CompiledRoute(route, decision, where.doc.file, where.doc.line_of(where.path)))
         # Stable sort: equal priorities keep file order.
         routes.sort(key=lambda r: -r.route.priority)
         return routes
@@ -197,6 +186,7 @@ class Merged:
             locations={
                 **{f"clusters.{n}": (w.doc.file, w.doc.line_of(w.path)) for n, (_, w) in self.clusters.items()},
                 **{k: (w.doc.file, w.doc.line_of(w.path)) for k, (_, w) in self.singletons.items()},
+                **{f"routes.{r.name}": (w.doc.file, w.doc.line_of(w.path)) for r, w in self.routes if r.target_only},
             },
             clusters={n: c for n, (c, _) in self.clusters.items()},
             models={n: a for n, (a, _) in self.models.items()},
@@ -221,6 +211,6 @@ def _latency(spec: LatencySpec | None) -> LatencyTargets | None:
 
 def describe_match(match: Match) -> str:
     parts = []
-    for key, value in match.model_dump(exclude_none=True).items():
+    for key, value in match.model_dump(exclude_none=True, by_alias=True).items():
         parts.append(f"{key}={value}")
     return ", ".join(parts) or "matches everything"

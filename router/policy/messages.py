@@ -88,12 +88,17 @@ def keys_at(root: type[BaseModel], loc: Sequence[int | str]) -> set[str]:
     for part in loc:
         nxt: list[type[BaseModel]] = []
         for m in models:
-            field = m.model_fields.get(str(part))
+            field = _fields(m).get(str(part))
             if field is not None:
                 nxt += _models(field.annotation)
         # A list index or a free-form key (a cluster's name) stays at the models the container holds.
         models = nxt or models
-    return {name for m in models for name in m.model_fields}
+    return {name for m in models for name in _fields(m)}
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the key a policy writes (the alias where there is one: `not`, `any`, `all`)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
 
 
 def did_you_mean(key: str, allowed: set[str]) -> str:

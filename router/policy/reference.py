@@ -122,6 +122,6 @@ def render_reference() -> str:
         for name, info in model.model_fields.items():
             ann = type_name(info.annotation)
             desc = (info.description or "").replace("|", "\\|")
-            lines.append(f"| `{name}` | {ann} | {_default(info)} | {_bounds(info)} | {desc} |")
+            lines.append(f"| `{info.alias or name}` | {ann} | {_default(info)} | {_bounds(info)} | {desc} |")
         lines.append("")
     return "\n".join(lines)

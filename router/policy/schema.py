@@ -8,7 +8,6 @@ Cross-references between files (routes naming clusters, fallback cycles, ...) ar
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -18,6 +17,7 @@ from router.policy.schema_backoff import Cooldown
 from router.policy.schema_base import EMULATED, NAME, _Strict
 from router.policy.schema_clusters import Cluster, FrontierCluster, VllmCluster, requires_output_cap
 from router.policy.schema_limits import RequestLimits
+from router.policy.schema_match import Match
 from router.policy.schema_prices import Price, SelfHostedCost
 from router.policy.schema_sticky import Stickiness
 from router.policy.schema_upstream import (
@@ -94,103 +94,6 @@ class ModelAlias(_Strict):
                 "`adapter`, `fallbacks` and `latency` go with `cluster`; on routed aliases, set them on routes"
             )
         return self
-
-
-class Match(_Strict):
-    """Conditions of a rule. All set conditions must hold; unset ones match anything."""
-
-    models: list[str] | None = Field(None, min_length=1, description="Requested aliases this rule applies to.")
-    tenants: list[str] | None = Field(None, min_length=1, description="Tenants this rule applies to.")
-    headers: dict[str, str] | None = Field(
-        None,
-        min_length=1,
-        description="Request headers (case-insensitive names) and the exact value each must have; "
-        "the value `*` only requires the header to be present.",
-    )
-    min_prompt_tokens: int | None = Field(None, ge=0, le=10_000_000, description="Estimated prompt tokens ≥ this.")
-    max_prompt_tokens: int | None = Field(None, ge=0, le=10_000_000, description="Estimated prompt tokens ≤ this.")
-    has_tools: bool | None = Field(None, description="The request carries `tools` (or `functions`) or not.")
-    has_images: bool | None = Field(None, description="A message carries an image part or not.")
-    stream: bool | None = Field(None, description="The request is streaming or not.")
-    tasks: list[str] | None = Field(
-        None,
-        min_length=1,
-        description="Classified task is one of these (the twelve trained labels or the policy's own "
-        "`classifier.tasks`). Holds only when the request was classified with confidence at least "
-        "`min_task_confidence` (default: `classifier.min_confidence`); a request that was not "
-        "classified (encoder failure) never matches a task condition.",
-    )
-    min_task_confidence: float | None = Field(
-        None, ge=0, le=1, description="With `tasks`: the confidence the task needs; overrides the policy default."
-    )
-    max_task_confidence: float | None = Field(
-        None, ge=0, le=1, description="Task confidence ≤ this (for rules about uncertain classifications)."
-    )
-    min_complexity: float | None = Field(
-        None,
-        ge=0,
-        le=1,
-        description="Complexity ≥ this: the estimated probability that a small model falls short. "
-        "See docs/classification.md for how to pick it from a target share of frontier calls.",
-    )
-    max_complexity: float | None = Field(None, ge=0, le=1, description="Complexity ≤ this.")
-    regex: str | None = Field(
-        None,
-        min_length=1,
-        description="A Python regular expression searched (not anchored) in the last user message; "
-        "prefix it with `(?i)` for case-insensitive.",
-    )
-    keywords: list[str] | None = Field(
-        None,
-        min_length=1,
-        description="Any of these words or phrases occurs in the last user message (case-insensitive, whole words).",
-    )
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
-
-    @field_validator("keywords")
-    @classmethod
-    def _words(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and any(not w.strip() for w in value):
-            raise ValueError("keywords must not be empty")
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _lower(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        return None if value is None else {k.lower(): v for k, v in value.items()}
-
-    @model_validator(mode="after")
-    def _range(self) -> Self:
-        lo, hi = self.min_prompt_tokens, self.max_prompt_tokens
-        for lo_name, hi_name in (
-            ("min_prompt_tokens", "max_prompt_tokens"),
-            ("min_task_confidence", "max_task_confidence"),
-            ("min_complexity", "max_complexity"),
-        ):
-            lo, hi = getattr(self, lo_name), getattr(self, hi_name)
-            if lo is not None and hi is not None and lo > hi:
-                raise ValueError(f"{lo_name} is greater than {hi_name}")
-        if self.min_task_confidence is not None and self.tasks is None:
-            raise ValueError("min_task_confidence needs `tasks`")
-        return self
-
-    def header_names(self) -> set[str]:
-        return set(self.headers or ())
-
-    @property
-    def uses_classifier(self) -> bool:
-        return any(
-            v is not None for v in (self.tasks, self.max_task_confidence, self.min_complexity, self.max_complexity)
-        )
 
 
 class Route(_Strict):

@@ -67,3 +67,31 @@ models:
     latency = policy.pinned["m"].latency
     assert latency is not None
     assert latency.hedge_s == 0.3
+
+
+def test_nested_blocks_are_checked_at_their_own_line_and_names_get_a_suggestion() -> None:
+    text = """version: 1
+clusters:
+  pool-small: {kind: vllm, endpoints: ["http://a/v1"], model: m}
+models:
+  auto: {default_route: general}
+routes:
+  - name: r
+    cluster: pool-smal
+    match:
+      any:
+        - {tasks: [codding]}
+        - {}
+      not: {models: [autoo]}
+  - {name: general, target_only: true, cluster: pool-small}
+budgets:
+  - {name: b, route: genral, usd_per_day: 1}
+"""
+    with pytest.raises(PolicyError) as info:
+        compile_texts([("p.yaml", text)], env={})
+    got = {(i.line, i.path): i.message for i in info.value.issues}
+    assert got[(8, "routes[0].cluster")] == "unknown cluster 'pool-smal'; did you mean `pool-small`?"
+    assert got[(11, "routes[0].match.any[0].tasks[0]")] == "unknown task 'codding'; did you mean `coding`?"
+    assert got[(12, "routes[0].match.any[1]")].startswith("an empty block holds for every request")
+    assert got[(13, "routes[0].match.not.models[0]")] == "unknown model alias 'autoo'; did you mean `auto`?"
+    assert got[(16, "budgets[0].route")] == "unknown route 'genral'; did you mean `general`?"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from router.policy.compile import compile_texts
-from router.policy.compiled import keyword_pattern
+from router.policy.schema_match import keyword_pattern
 
 POLICY = """
 version: 1

@@ -220,3 +220,60 @@ def test_target_only_routes_are_not_rules() -> None:
     assert {r.route.name for r in policy.routes}.isdisjoint({"general", "unsure"})
     assert policy.needs_classifier
     assert not POLICY.needs_classifier
+
+
+COMPOSED = compile_texts(
+    [
+        (
+            "p.yaml",
+            """
+version: 1
+clusters:
+  small: {kind: vllm, endpoints: ["http://s/v1"], model: m}
+  big: {kind: vllm, endpoints: ["http://b/v1"], model: m}
+models:
+  auto: {default_route: general}
+routes:
+  # One intent, one rule: coding by the classifier, or a stack trace in the text; never for tenant internal.
+  - name: code
+    priority: 10
+    match:
+      any: [{tasks: [coding]}, {keywords: [stack trace, traceback]}]
+      not: {tenants: [internal]}
+    cluster: big
+  - name: both
+    match: {all: [{any: [{has_tools: true}, {has_images: true}]}, {any: [{tenants: [acme]}, {stream: true}]}]}
+    cluster: big
+  - {name: general, target_only: true, cluster: small}
+""",
+        )
+    ],
+    env={},
+)
+
+
+@pytest.mark.parametrize(
+    ("kw", "route", "why"),
+    [
+        ({"task": "coding", "task_confidence": 0.9}, "code", "any[0]: task coding (0.90 ≥ 0.50), not (tenant None not"),
+        ({"last_user_message": "here is the Traceback:"}, "code", "any[1]: keyword 'Traceback'"),
+        ({"last_user_message": "a stack trace", "tenant": "internal"}, "general", "not: tenant 'internal'"),
+        (
+            {"task": "math", "task_confidence": 0.9},
+            "general",
+            "none of any: [0] task math not in ['coding']; [1] no keyword",
+        ),
+        (
+            {"has_tools": True, "tenant": "acme"},
+            "both",
+            "all[0]: any[0]: has_tools True, all[1]: any[0]: tenant 'acme'",
+        ),
+        ({"has_images": True, "stream": True}, "both", "all[0]: any[1]: has_images True, all[1]: any[1]: stream True"),
+        ({"has_tools": True}, "general", "all[1]: none of any: [0] tenant None not in ['acme']; [1] stream is False"),
+    ],
+)
+def test_any_all_and_not_blocks_compose_and_say_why(kw: dict[str, object], route: str, why: str) -> None:
+    trace = explain(COMPOSED, feats("auto", **kw))
+    assert trace.decision.route == route
+    verdicts = " | ".join(v.why for v in trace.rules)
+    assert why in verdicts
