@@ -24,6 +24,19 @@ def document(policy: Policy, c: Classified, trace: Trace) -> dict[str, Any]:
             min_confidence=policy.classifier.min_confidence,
             low_confidence=trace.low_confidence,
         )
+        custom = policy.classifier.tasks
+        if custom:
+            # A custom task's score is a similarity to its examples: shown beside the threshold it needs.
+            classifier["custom_tasks"] = [
+                {
+                    "task": label,
+                    "similarity": score,
+                    "min_similarity": custom[label].min_similarity,
+                    "taken": r.source == "custom" and r.task == label,
+                }
+                for label, score in r.top
+                if label in custom
+            ]
     if c.error is not None:
         classifier["error"] = c.error
     return {

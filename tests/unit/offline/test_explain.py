@@ -41,3 +41,27 @@ def test_the_operator_document_and_the_tenant_view() -> None:
     assert "secret-team" not in shown
     assert "acme" not in shown
     assert "p.yaml" not in shown
+
+
+def test_a_custom_task_is_shown_with_the_similarity_it_needs() -> None:
+    from router.classifier.predict import Classification
+    from router.classifier.stage import with_result
+
+    text = (
+        POLICY
+        + """
+classifier:
+  tasks:
+    triage:
+      examples: ["Triage this ticket", "Set the ticket's queue", "Which queue for this ticket?"]
+      min_similarity: 0.7
+"""
+    )
+    policy = compile_texts([("p.yaml", text)], env={"TEAM": "acme"})
+    chat = parse_chat_request(orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}))
+    result = Classification("open_qa", 0.8, 0.2, (("open_qa", 0.8), ("triage", 0.65)), "head")
+    c = with_result(unclassified(chat, {}, "t", "pending"), result)
+    doc = document(policy, c, explain(policy, c.features))
+    assert doc["classifier"]["custom_tasks"] == [
+        {"task": "triage", "similarity": 0.65, "min_similarity": 0.7, "taken": False}
+    ]
