@@ -103,7 +103,7 @@ def _check_budgets(m: Merged) -> None:
 
 
 def _task_names(m: Merged) -> set[str]:
-    custom = set(m.classifier[0].tasks) if m.classifier else set()
+    custom = set(m.classifier.tasks) if m.classifier else set()
     return set(TASKS) | custom
 
 
@@ -134,15 +134,20 @@ def _check_match(m: Merged, where: Where, match: Match) -> None:
                         + (did_you_mean(t, known) or f": one of {', '.join(TASKS)} or a `classifier.tasks` name"),
                     )
                 )
-    if match.uses_classifier and m.classifier is not None and not m.classifier[0].enabled:
+    if match.uses_classifier and m.classifier is not None and not m.classifier.enabled:
         m.issues.append(where.issue(("match",), "task/complexity condition, but `classifier.enabled` is false"))
 
 
 def _check_classifier(m: Merged) -> None:
     if m.classifier is None:
         return
-    settings, where = m.classifier
-    if settings.low_confidence_route is not None and settings.low_confidence_route not in m.route_by_name:
+    settings, parts = m.classifier, m.classifier_parts
+    where = parts.where("low_confidence_route")
+    if (
+        where is not None
+        and settings.low_confidence_route is not None
+        and settings.low_confidence_route not in m.route_by_name
+    ):
         m.issues.append(
             where.issue(
                 ("low_confidence_route",),
@@ -153,7 +158,9 @@ def _check_classifier(m: Merged) -> None:
     for name in settings.tasks:
         if name in TASKS:
             m.issues.append(
-                where.issue(("tasks", name), f"{name!r} is a trained label; a custom task needs its own name")
+                parts.task_where(name).issue(
+                    ("tasks", name), f"{name!r} is a trained label; a custom task needs its own name"
+                )
             )
 
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from router.errors import PolicyIssue
 from router.policy.compiled import CompiledRoute, Policy
+from router.policy.merge_classifier import ClassifierParts
 from router.policy.schema import (
     Auth,
     Budget,
@@ -48,7 +49,8 @@ class Merged:
         self.models: dict[str, tuple[ModelAlias, Where]] = {}
         self.routes: list[tuple[Route, Where]] = []
         self.route_names: dict[str, Where] = {}
-        self.classifier: tuple[ClassifierSettings, Where] | None = None
+        self.classifier_parts = ClassifierParts()
+        self.classifier: ClassifierSettings | None = None  # merged from every file's block (Merged.of)
         self.singletons: dict[str, tuple[Any, Where]] = {}  # auth, costs, cache, limits: one file each
         self.budgets: list[tuple[Budget, Where]] = []
 
@@ -57,6 +59,8 @@ class Merged:
         merged = cls()
         for doc, pf in docs:
             merged.add_file(doc, pf)
+        if merged.classifier_parts.present:
+            merged.classifier = merged.classifier_parts.build(merged.issues)
         return merged
 
     @property
@@ -66,12 +70,7 @@ class Merged:
     def add_file(self, doc: SourceDoc, pf: PolicyFile) -> None:
         """Gather one file (in file-name order); a name defined twice, or a singleton set twice, is an issue."""
         if pf.classifier is not None:
-            at = Where(doc, ("classifier",))
-            if self.classifier is not None:
-                first = self.classifier[1].doc.file
-                self.issues.append(at.issue((), f"`classifier` is set in more than one file (also in {first})"))
-            else:
-                self.classifier = (pf.classifier, at)
+            self.classifier_parts.add(Where(doc, ("classifier",)), pf.classifier, self.issues)
         for key in ("auth", "costs", "cache", "limits"):
             value = getattr(pf, key)
             if value is None:
@@ -160,7 +159,7 @@ class Merged:
         routes = self._routes()
         rules = tuple(r for r in routes if not r.route.target_only)
         pinned, defaults = self._aliases(routes)
-        classifier = self.classifier[0] if self.classifier else ClassifierSettings()
+        classifier = self.classifier or ClassifierSettings()
         low_confidence = None
         if classifier.low_confidence_route is not None:
             d = next(r.decision for r in routes if r.route.name == classifier.low_confidence_route)

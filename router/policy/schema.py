@@ -133,8 +133,9 @@ class CustomTask(_Strict):
 
     description: str = Field("", description="What the task is; shown in explain output.")
     examples: list[str] = Field(
-        min_length=3,
-        description="Required. At least three example user messages. Their embeddings are averaged into a "
+        min_length=1,
+        description="Required. Example user messages, at least three in all: another file of the policy may "
+        "add examples to a task by naming it with only `examples`. Their embeddings are averaged into a "
         "centroid; a request whose embedding has cosine similarity ≥ `min_similarity` with it takes this "
         "label, overriding the trained head (the most similar custom task wins).",
     )
@@ -189,7 +190,9 @@ class PolicyFile(_Strict):
         default_factory=dict, description="Model aliases clients may send, by name."
     )
     classifier: ClassifierSettings | None = Field(
-        None, description="Classification settings; at most one file of a policy may set them."
+        None,
+        description="Classification settings. Each setting may be set in one file only; custom tasks may take "
+        "examples from several files.",
     )
     routes: list[Route] = Field(
         default_factory=list,
