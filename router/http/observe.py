@@ -41,6 +41,8 @@ def span_attributes(request: web.Request, outcome: RequestOutcome, span: Span) -
     # What the router decided, only once it decided it (a 400 or 404 has no route, cluster or tenant).
     for key, value in (
         (n.ROUTER_ROUTE, outcome.route),
+        (n.ROUTER_RULE, outcome.rule),
+        (n.ROUTER_POLICY, outcome.policy if outcome.route else ""),
         (n.ROUTER_CLUSTER, outcome.cluster),
         (n.ROUTER_REASON, outcome.reason),
         (n.ROUTER_ALIAS, outcome.alias),

@@ -54,6 +54,8 @@ HEDGE_LOST: Final = "hedge_lost"  # a hedge's other request answered first (also
 # -- the router's own
 ROUTER_REQUEST_ID: Final = "router.request_id"
 ROUTER_ROUTE: Final = "router.route"
+ROUTER_RULE: Final = "router.rule"  # the rule that matched (absent: a pinned alias or a default route)
+ROUTER_POLICY: Final = "router.policy"  # the digest of the policy that routed the request
 ROUTER_CLUSTER: Final = "router.cluster"
 ROUTER_REASON: Final = "router.reason"
 ROUTER_ALIAS: Final = "router.alias"

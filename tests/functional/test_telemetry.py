@@ -38,6 +38,8 @@ async def test_server_span_continues_the_callers_trace(basic: dict[str, Any], sp
     assert attrs["router.route"] == "general"
     assert attrs["router.cluster"] == "pool"
     assert attrs["router.reason"] == "rule 'general': model 'auto' (default to the pool)"
+    assert attrs["router.rule"] == "general"  # an SRE searches traces by the rule that matched
+    assert attrs["router.policy"] == resp.headers["x-router-policy"]
     assert attrs["http.response.status_code"] == 200
 
 
