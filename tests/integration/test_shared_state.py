@@ -191,3 +191,34 @@ async def test_a_decision_is_found_from_any_replica(spawn: Spawn, tmp_path: Path
         assert doc["request_id"] == "shared-1"
         assert doc["tenant"] == "acme"
         assert doc["status"] == 200
+
+
+async def test_the_decision_log_becomes_traffic_for_a_policy_diff(spawn: Spawn, tmp_path: Path, prefix: str) -> None:
+    """Decisions from two replicas land in one shared list; `router decisions export` writes them out and
+    `router policy diff` replays them (the same policy on both sides: nothing may change)."""
+    import functools
+    import subprocess
+    import sys
+
+    urls = start(spawn, tmp_path, "  []", SHARED_URL, prefix, 2, ROUTER_DECISION_LOG="true")
+    async with aiohttp.ClientSession() as session:
+        for i in range(6):
+            body = {"model": "chat", "messages": [{"role": "user", "content": f"hello {i}"}]}
+            headers = {"Authorization": f"Bearer {KEY}", "x-request-id": f"replay-{i}"}
+            async with session.post(f"{urls[i % 2]}/v1/chat/completions", json=body, headers=headers) as r:
+                assert r.status == 200
+        await asyncio.sleep(0.3)  # records are written off the response's path
+    traffic = tmp_path / "traffic.jsonl"
+    export = [sys.executable, "-m", "router", "decisions", "export", "--url", urls[1], "--key", ADMIN]
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=60, check=False)
+    out = await asyncio.to_thread(run, [*export, "--limit", "50", "--out", str(traffic)])
+    assert out.returncode == 0, out.stderr
+    rows = [orjson.loads(line) for line in traffic.read_text().splitlines()]
+    assert [r["request_id"] for r in rows] == [f"replay-{i}" for i in range(6)]  # both replicas', oldest first
+    assert all(r["tenant"] == "acme" and "messages" not in r for r in rows)  # no content capture: no prompts
+    policy = str(tmp_path / "policy.yaml")
+    diff = [sys.executable, "-m", "router", "policy", "diff", policy, policy, "--traffic", str(traffic)]
+    out = await asyncio.to_thread(run, [*diff, "--max-changed", "0"])
+    assert out.returncode == 0, out.stderr
+    assert "traffic: 6 requests (0 classified from their text, 6 routed on their recorded classification)" in out.stdout
+    assert "changed decisions: 0 of 6 (0.0%)" in out.stdout

@@ -142,3 +142,15 @@ async def test_a_reservation_whose_caller_went_away_on_the_wire_is_released(priv
     assert [(c.value, c.settled, c.open) for c in snap.counters if c.key == "t:b:x"] in ([], [(0, 0, 0)])
     await redis.close()
     await store.close()
+
+
+async def test_the_decision_list_is_best_effort_while_redis_is_away(private_redis: PrivateRedis) -> None:
+    store = ResilientStore(RedisStore(private_redis.url, "t:", 0.2), retry_s=0.05)
+    await store.start()
+    await store.log_push("t:decisions", b"one", 10, 60)
+    assert await store.log_read("t:decisions", 10) == [b"one"]
+    private_redis.stop()
+    await store.log_push("t:decisions", b"two", 10, 60)  # lost, never an error on the request's path
+    with pytest.raises(StateUnavailable):  # an export says so rather than answering an empty list
+        await store.log_read("t:decisions", 10)
+    await store.close()
