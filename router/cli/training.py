@@ -14,6 +14,8 @@ from router.errors import PolicyError
 if TYPE_CHECKING:
     from router.offline.policy_table import PolicyTable
 
+DEFAULT_POLICIES = Path("policies")
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from router.cli.classifier import Selection, run_train
@@ -32,9 +34,12 @@ def _policy_table(args: argparse.Namespace) -> PolicyTable | None:
     from router.offline.policy_table import PolicyTable
     from router.policy.compile import load_policy
 
-    if args.policies is None:
+    path = args.policies
+    if path is None and not args.no_policy and DEFAULT_POLICIES.is_dir():
+        path = DEFAULT_POLICIES  # the bundled policy, when run from a checkout
+    if path is None or args.no_policy:
         return None
-    return PolicyTable(load_policy(args.policies), str(args.policies), args.rule, args.model)
+    return PolicyTable(load_policy(path), str(path), args.rule, args.model)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -117,9 +122,11 @@ def add_training_commands(sub: Any) -> None:
     ev.add_argument(
         "--policies",
         type=Path,
-        help="also route the rows with this whole policy: the complexity rule's threshold against the share of "
-        "ALL requests that reach a frontier API (other rules send theirs first)",
+        help="route the rows with this whole policy (default: ./policies when there is one): the complexity "
+        "rule's threshold against the share of ALL requests that reach a frontier API (other rules send theirs "
+        "first)",
     )
+    ev.add_argument("--no-policy", action="store_true", help="only the classifier's own scores, no policy table")
     ev.add_argument("--rule", help="with --policies: the complexity rule (default: the only one with min_complexity)")
     ev.add_argument("--model", default="auto", help="with --policies: the alias the rows are sent to (default auto)")
     _tune_args(ev, "with --group-by: fine-tune the encoder's top N layers anew for every fold (minutes per fold)")
