@@ -128,5 +128,9 @@ class RequestOutcome:
     baseline_cost_usd: float | None = None
     cache: str | None = None  # hit | miss, when the response cache was consulted
     hedge: str | None = None  # when a hedge was sent (or not, for want of budget): primary | hedge | none | budget
+    # The error the caller was answered with (also in the response body): its text, cut to 300 characters,
+    # and the field it names, so the access log says which field a 400 rejected and why a 502/504 failed.
+    error_message: str | None = None
+    error_param: str | None = None
     # With the decision log on: what a replay needs (router.admin.decisions.replay_fields), else None.
     replay: dict[str, Any] | None = None

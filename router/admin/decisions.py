@@ -75,6 +75,7 @@ def record(outcome: RequestOutcome) -> dict[str, Any]:
         "status": outcome.status,
         "cluster": outcome.cluster or None,
         "error_type": outcome.error_type,
+        "error": outcome.error_message,
         "cost_usd": outcome.cost_usd,
         "baseline_cost_usd": outcome.baseline_cost_usd,
     }

@@ -121,6 +121,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             resp = await handler(request)
         except RouterError as exc:
             outcome.error_type = exc.code or exc.error_type
+            outcome.error_message, outcome.error_param = exc.message[:300], exc.param
             resp = error_response(exc.status, exc.body(), {**router_headers(outcome), **exc.headers()})
         except web.HTTPException as exc:
             status, body = _from_http_exception(exc)

@@ -98,4 +98,6 @@ def access_line(request: web.Request, outcome: RequestOutcome, seconds: float) -
         "baseline_cost_usd": outcome.baseline_cost_usd,
         "cache": outcome.cache,
         "error_type": outcome.error_type,
+        "error": outcome.error_message,
+        "error_param": outcome.error_param,
     }

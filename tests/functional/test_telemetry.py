@@ -224,7 +224,10 @@ async def test_the_access_log_has_every_attempt_and_the_decision(
     assert all(t["ms"] > 0 for t in tried)
 
 
-async def test_a_request_nobody_answered_is_counted_on_the_cluster_it_tried(emulator: Any, proxy: Any) -> None:
+async def test_a_request_nobody_answered_is_counted_on_the_cluster_it_tried(
+    emulator: Any, proxy: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="router.access")
     slow = await emulator(model="m", latency_ms=2000)
     policy = f"""
 version: 1
@@ -239,6 +242,14 @@ models:
     assert resp.status == 504
     metrics = await (await client.get("/metrics")).text()
     assert 'router_requests_total{cluster="p",route="model:m",status="504"} 1.0' in metrics
+    # The access log says why, as the caller was told, and which field a rejected request got wrong.
+    bad = await client.post("/v1/chat/completions", json={**chat_body(model="m"), "api_base": "http://evil"})
+    assert bad.status == 400
+    lines = [orjson.loads(r.getMessage()) for r in caplog.records if r.name == "router.access"]
+    timeout, refused = lines[-2], lines[-1]
+    assert timeout["error"] == (await resp.json())["error"]["message"]
+    assert timeout["error_type"] == "upstream_timeout"
+    assert (refused["error_param"], refused["error"]) == ("api_base", (await bad.json())["error"]["message"])
 
 
 def url_of(server: Any) -> str:
