@@ -35,6 +35,12 @@ class Where:
     doc: SourceDoc
     path: KeyPath
 
+    @property
+    def at(self) -> str:
+        """``file:line`` of this place, for messages that point back at it."""
+        line = self.doc.line_of(self.path)
+        return f"{self.doc.file}:{line}" if line else self.doc.file
+
     def issue(self, sub: KeyPath, message: str) -> PolicyIssue:
         full = (*self.path, *sub)
         return PolicyIssue(self.doc.file, self.doc.line_of(full), dotted(full), self.doc.redact(message))
@@ -90,15 +96,13 @@ class Merged:
             where = Where(doc, ("routes", i))
             if route.name in self.route_names:
                 prev = self.route_names[route.name]
-                self.issues.append(
-                    where.issue(("name",), f"duplicate route name {route.name!r} (also in {prev.doc.file})")
-                )
+                self.issues.append(where.issue(("name",), f"duplicate route name {route.name!r} (first at {prev.at})"))
             self.route_names[route.name] = where
             self.routes.append((route, where))
 
     def _add(self, table: dict[str, tuple[_T, Where]], what: str, name: str, item: _T, where: Where) -> None:
         if name in table:
-            self.issues.append(where.issue((), f"duplicate {what} {name!r} (also in {table[name][1].doc.file})"))
+            self.issues.append(where.issue((), f"duplicate {what} {name!r} (first at {table[name][1].at})"))
         else:
             table[name] = (item, where)
 

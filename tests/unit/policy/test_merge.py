@@ -38,5 +38,5 @@ def test_duplicates_across_files_name_both_files() -> None:
     with pytest.raises(PolicyError) as info:
         compile_texts([("a.yaml", a), ("b.yaml", a)], env={})
     text = str(info.value)
-    assert "b.yaml:3: clusters.p: duplicate cluster 'p' (also in a.yaml)" in text
-    assert "b.yaml:5: models.m: duplicate model alias 'm' (also in a.yaml)" in text
+    assert "b.yaml:3: clusters.p: duplicate cluster 'p' (first at a.yaml:3)" in text
+    assert "b.yaml:5: models.m: duplicate model alias 'm' (first at a.yaml:5)" in text
