@@ -205,3 +205,17 @@ def test_a_misspelt_or_mistyped_field_fails_validation() -> None:
     monitor["spec"]["endpoints"][0]["intervall"] = "15s"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(monitor, SERVICE_MONITOR)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_router_setting_in_an_overlay_exists_and_is_valid(overlay: str) -> None:
+    """A misspelt ROUTER_* variable would be ignored in silence: each one names a setting, with a valid value."""
+    from router.settings import Settings
+
+    env = next(c for n, c in by_kind(render(overlay), "ConfigMap").items() if n.startswith("router-env"))["data"]
+    known = {f"ROUTER_{name.upper()}" for name in Settings.model_fields}
+    assert sorted(k for k in env if k.startswith("ROUTER_") and k not in known) == []
+    settings = Settings.from_env(env)
+    if overlay == "production":
+        assert settings.decision_log
+        assert settings.decision_log_max == 10_000
