@@ -38,25 +38,34 @@ def _urls(args: argparse.Namespace) -> list[str]:
 def cmd_status(args: argparse.Namespace) -> int:
     """One replica's view; with several ``--url``, each one's, and where they disagree on an endpoint."""
     import json
+    import time
 
     from router.cli.status_table import disagreements, render
 
     views: dict[str, dict[str, Any]] = {}
-    for url in _urls(args):
-        doc = _admin_get(args, "/v1/admin/clusters", url)
-        if isinstance(doc, dict):
-            views[url] = doc
+    if args.all:  # every replica's view as shared through Redis, asked of one of them
+        doc = _admin_get(args, "/v1/admin/clusters?replicas=all")
+        if not isinstance(doc, dict) or not isinstance(doc.get("replicas"), dict):
+            return 1
+        views, wanted = doc["replicas"], len(doc["replicas"])
+    else:
+        for url in _urls(args):
+            doc = _admin_get(args, "/v1/admin/clusters", url)
+            if isinstance(doc, dict):
+                views[url] = doc
+        wanted = len(_urls(args))
     if not views:
         return 1
     if args.json:
-        print(json.dumps(views if len(_urls(args)) > 1 else next(iter(views.values())), indent=2))
-    elif len(_urls(args)) == 1:
+        print(json.dumps(views if wanted > 1 or args.all else next(iter(views.values())), indent=2))
+    elif wanted == 1 and not args.all:
         print(render(next(iter(views.values()))))
     else:
         for url, doc in views.items():
-            print(f"== {url} (policy {doc.get('policy') or '?'})\n{render(doc)}\n")
+            age = f", shared {time.time() - doc['at']:.0f} s ago" if "at" in doc else ""
+            print(f"== {url} (policy {doc.get('policy') or '?'}{age})\n{render(doc)}\n")
         print("\n".join(disagreements(views)) or "every replica sees every endpoint in the same state")
-    return 0 if len(views) == len(_urls(args)) else 1
+    return 0 if len(views) == wanted else 1
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
@@ -168,6 +177,11 @@ def _admin_args(p: argparse.ArgumentParser) -> None:
 def add_admin_commands(sub: Any) -> None:
     st = sub.add_parser("status", help="clusters, endpoints, health, ejections and latency of a running proxy")
     _admin_args(st)
+    st.add_argument(
+        "--all",
+        action="store_true",
+        help="every replica's view, as each shares it through Redis every few seconds (asked of one --url)",
+    )
     st.set_defaults(func=cmd_status)
     us = sub.add_parser("usage", help="spend, tokens and savings of a running proxy's tenants, routes, clusters")
     _admin_args(us)

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from router.accounting import economics_live
 from router.accounting.prices import price_book
-from router.admin import reload
+from router.admin import reload, replicas
 from router.admin.decisions import DecisionLog
 from router.classifier import startup
 from router.http import handlers
@@ -147,9 +147,15 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
         name="economics",
     )
+    name = replicas.replica_name(s.port)
+    shared = asyncio.create_task(
+        replicas.publish(lambda: state.store, s.state_prefix, name, lambda: handlers.cluster_view(state)),
+        name="replica-view",
+    )
     try:
         yield
     finally:
+        shared.cancel()
         econ.cancel()
         task.cancel()
         await accounting.flush()

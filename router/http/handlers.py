@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from router.accounting import capacity, economics, usage, verify, windows
 from router.accounting.ledger import served_label
-from router.admin import decisions
+from router.admin import decisions, replicas
 from router.admin.clusters import status
 from router.api.chat import ChatRequest, parse_chat_request
 from router.errors import Forbidden, PayloadTooLarge, RequestTimeout
@@ -20,6 +21,7 @@ from router.offline.explain import document, tenant_view
 from router.pipeline import sticky
 from router.pipeline.sequence import Streaming
 from router.policy.engine import explain
+from router.serving import RouterState
 from router.telemetry.metrics import CONTENT_TYPE
 
 
@@ -142,8 +144,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def admin_clusters(request: web.Request) -> web.Response:
     """Every cluster's endpoints, health, ejections, in-flight counts and latency estimates."""
-    serving = request.app[STATE].serving
-    return _json({"policy": serving.policy.digest, **status(serving.upstreams)})
+    state = request.app[STATE]
+    if request.query.get("replicas") == "all":  # every replica's latest view, through the shared store
+        found = await replicas.views(state.store, state.settings.state_prefix, time.time())
+        return _json({"object": "router.replicas", "replicas": found})
+    return _json(cluster_view(state))
+
+
+def cluster_view(state: RouterState) -> dict[str, Any]:
+    """This replica's ``GET /v1/admin/clusters`` document (also what it shares with the others)."""
+    return {"policy": state.serving.policy.digest, **status(state.serving.upstreams)}
 
 
 async def admin_usage(request: web.Request) -> web.Response:

@@ -156,6 +156,7 @@ async def test_redis_stopped_and_restarted_mid_run(spawn: Spawn, tmp_path: Path)
 
 
 def test_router_status_reads_every_replica(spawn: Spawn, tmp_path: Path, prefix: str) -> None:
+    import socket
     import subprocess
     import sys
 
@@ -166,6 +167,13 @@ def test_router_status_reads_every_replica(spawn: Spawn, tmp_path: Path, prefix:
     for url in urls:
         assert f"== {url} (policy " in out.stdout
     assert out.stdout.count("  up        http://127.0.0.1:") == 2  # the pool's one endpoint, seen by each
+    assert out.stdout.rstrip().endswith("every replica sees every endpoint in the same state")
+    # Without knowing the replicas' addresses: each shares its view through Redis, one answers for all.
+    every = [sys.executable, "-m", "router", "status", "--key", ADMIN, "--url", urls[0], "--all"]
+    out = subprocess.run(every, capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode == 0, out.stderr
+    for url in urls:
+        assert f"== {socket.gethostname()}:{url.rsplit(':', 1)[1]} (policy " in out.stdout
     assert out.stdout.rstrip().endswith("every replica sees every endpoint in the same state")
     down = [*args[:-2], "--url", f"{urls[1]},http://127.0.0.1:9"]  # one replica unreachable: exit 1
     out = subprocess.run(down, capture_output=True, text=True, timeout=30, check=False)
