@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 
 from router.admin.replicas import STALE_AFTER, publish, replica_name, views
@@ -18,7 +19,9 @@ async def test_each_replica_is_seen_by_its_newest_view_until_it_falls_silent() -
         counts[name] += 1
         return {"policy": "0123456789ab", "clusters": [], "pushes": counts[name]}
 
-    tasks = [asyncio.create_task(publish(lambda: store, "t:", n, lambda n=n: view(n), every_s=0.05)) for n in counts]
+    tasks = [
+        asyncio.create_task(publish(lambda: store, "t:", n, functools.partial(view, n), every_s=0.05)) for n in counts
+    ]
     await asyncio.sleep(0.18)
     for task in tasks:
         task.cancel()
