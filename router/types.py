@@ -134,3 +134,27 @@ class RequestOutcome:
     error_param: str | None = None
     # With the decision log on: what a replay needs (router.admin.decisions.replay_fields), else None.
     replay: dict[str, Any] | None = None
+
+    def decided(self) -> dict[str, object]:
+        """What the access log and the decision log both say of a request: how it was classified and
+        routed, every attempt (the failed ones too), how it ended and what it cost."""
+        return {
+            "request_id": self.request_id,
+            "status": self.status,
+            "alias": self.alias or None,
+            "route": self.route or None,
+            "cluster": self.cluster or None,
+            "policy": self.policy or None,
+            "tenant": self.tenant or None,
+            "task": self.task,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "complexity": None if self.complexity is None else round(self.complexity, 4),
+            "rule": self.rule,
+            "tried": [a.as_json() for a in self.attempts] or None,
+            "skipped": self.skipped or None,
+            "error_type": self.error_type,
+            "error": self.error_message,
+            "error_param": self.error_param,
+            "cost_usd": self.cost_usd,
+            "baseline_cost_usd": self.baseline_cost_usd,
+        }

@@ -58,26 +58,10 @@ def record(outcome: RequestOutcome) -> dict[str, Any]:
     order, every attempt with its outcome, and what it cost."""
     doc: dict[str, Any] = {
         "object": "router.decision",
-        "request_id": outcome.request_id,
         "at": round(time.time(), 3),
-        "policy": outcome.policy or None,
-        "tenant": outcome.tenant or None,
-        "alias": outcome.alias or None,
-        "task": outcome.task,
-        "confidence": outcome.confidence,
-        "complexity": outcome.complexity,
-        "rule": outcome.rule,
-        "route": outcome.route or None,
+        **outcome.decided(),
         "reason": outcome.reason or None,
         "targets": list(outcome.targets),
-        "skipped": list(outcome.skipped),
-        "tried": [a.as_json() for a in outcome.attempts],
-        "status": outcome.status,
-        "cluster": outcome.cluster or None,
-        "error_type": outcome.error_type,
-        "error": outcome.error_message,
-        "cost_usd": outcome.cost_usd,
-        "baseline_cost_usd": outcome.baseline_cost_usd,
     }
     if outcome.usage.output_tokens:
         doc["usage"] = {"input_tokens": outcome.usage.input_tokens, "output_tokens": outcome.usage.output_tokens}

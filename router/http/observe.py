@@ -68,36 +68,18 @@ def span_attributes(request: web.Request, outcome: RequestOutcome, span: Span) -
 def access_line(request: web.Request, outcome: RequestOutcome, seconds: float) -> dict[str, object]:
     """One JSON line per request (docs/telemetry.md lists the fields)."""
     return {
-        "request_id": outcome.request_id,
+        **outcome.decided(),  # shared with the decision log: classification, rule, every attempt, errors, cost
         "method": request.method,
         "path": request.path,
-        "status": outcome.status,
-        "alias": outcome.alias or None,
-        "route": outcome.route or None,
-        "cluster": outcome.cluster or None,
         "upstream_model": outcome.upstream_model or None,
         "stream": outcome.stream,
         "input_tokens": outcome.usage.input_tokens,
         "output_tokens": outcome.usage.output_tokens,
         "latency_ms": round(seconds * 1000, 3),
         "ttft_ms": round(outcome.ttft_s * 1000, 3) if outcome.ttft_s is not None else None,
-        "policy": outcome.policy or None,
-        "task": outcome.task,
-        "confidence": None if outcome.confidence is None else round(outcome.confidence, 4),
-        "complexity": None if outcome.complexity is None else round(outcome.complexity, 4),
-        "rule": outcome.rule,
         "attempts": len(outcome.attempts),
         "endpoint": outcome.endpoint or (outcome.attempts[-1].endpoint if outcome.attempts else None),
-        # Every attempt, the failed ones too: which endpoint, how it ended, why, how long it took.
-        "tried": [a.as_json() for a in outcome.attempts] or None,
         "hedge": outcome.hedge,
-        "skipped": outcome.skipped or None,
-        "tenant": outcome.tenant or None,
         "key": outcome.key_name,
-        "cost_usd": outcome.cost_usd,
-        "baseline_cost_usd": outcome.baseline_cost_usd,
         "cache": outcome.cache,
-        "error_type": outcome.error_type,
-        "error": outcome.error_message,
-        "error_param": outcome.error_param,
     }

@@ -47,6 +47,15 @@ def _n(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+# A bound the value passed: the words for it, and the key of the bound in the error's context.
+_BOUNDS = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("greater than", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+}
+
+
 def in_policy_words(err: ErrorDetails) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind in _KINDS:
@@ -55,14 +64,9 @@ def in_policy_words(err: ErrorDetails) -> str:
         return "must not be empty (leave the key out to mean no condition)"
     if kind == "too_long":
         return f"has too many items (at most {ctx.get('max_length')})"
-    if kind == "greater_than_equal":
-        return f"must be at least {_n(ctx.get('ge'))}"
-    if kind == "greater_than":
-        return f"must be greater than {_n(ctx.get('gt'))}"
-    if kind == "less_than_equal":
-        return f"must be at most {_n(ctx.get('le'))}"
-    if kind == "less_than":
-        return f"must be less than {_n(ctx.get('lt'))}"
+    if kind in _BOUNDS:
+        words, key = _BOUNDS[kind]
+        return f"must be {words} {_n(ctx.get(key))}"
     if kind == "literal_error":
         return f"must be {ctx.get('expected')}"
     if kind == "string_pattern_mismatch":
