@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from router.policy.schema import (
     Auth,
@@ -53,9 +54,10 @@ class Policy:
             return False
         return self.low_confidence is not None or any(r.route.match.uses_classifier for r in self.routes)
 
-    @property
+    @cached_property
     def rule_headers(self) -> frozenset[str]:
-        """The request headers some rule looks at (what a decision record keeps for a replay)."""
+        """The request headers some rule looks at (what a decision record keeps for a replay); read per
+        request with the decision log on, so walked once per policy."""
         return frozenset(name for r in self.routes for name in r.route.match.header_names())
 
     def output_cap(self, cluster: str) -> int:
